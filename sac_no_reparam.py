@@ -1,0 +1,480 @@
+"""Soft Actor-Critic (SAC) for continuous actions, with the score-function (REINFORCE) actor gradient.
+
+The same algorithm as sac_continuous.py except for the actor gradient, which follows notes 003:
+actions are sampled without a gradient path and θ follows
+    ∇θ J ≈ E[∇θ log π_θ(a|s) · (α log π_θ(a|s) − min_i Q_φi(s, a) − b(s))],   a ~ π_θ(·|s),
+the bracket held constant. b(s) is an action-independent baseline: by default the soft value of s
+estimated from the other K−1 actions sampled at s (--no-baseline drops it, to test notes 003's claim
+that the baseline matters). Read beside notes 003; everything else follows notes 000 as sac_continuous.py.
+
+Run:  python sac_no_reparam.py --env-id Hopper-v4          (--help lists every flag)
+"""
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass
+from typing import NamedTuple, Optional
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import tyro
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+
+@dataclass
+class Args:
+    exp_name: str = os.path.basename(__file__)[: -len(".py")]
+    """the name of this experiment (part of the run name)"""
+    seed: int = 1
+    """seed of the experiment (python, numpy, torch and the environments)"""
+    torch_deterministic: bool = True
+    """if toggled, sets `torch.backends.cudnn.deterministic=True`"""
+    cuda: bool = True
+    """if toggled, use CUDA when it is available"""
+    track: bool = False
+    """if toggled, track the run with Weights and Biases (the TensorBoard log is synced to it)"""
+    wandb_project_name: str = "single-file-rl"
+    """the wandb project name"""
+    wandb_entity: Optional[str] = None
+    """the entity (team) of the wandb project"""
+    save_model: bool = False
+    """if toggled, save the weights to runs/{run_name}/ and evaluate the deterministic policy"""
+    eval_episodes: int = 10
+    """number of episodes of the deterministic policy evaluated after training with --save-model"""
+    eval_model: Optional[str] = None
+    """skip training: load weights written by --save-model from this path and evaluate them"""
+
+    env_id: str = "Hopper-v4"
+    """the id of the environment (needs a Box action space with finite bounds)"""
+    total_timesteps: int = 1000000
+    """total environment steps of the experiment"""
+    num_envs: int = 1
+    """number of parallel environments (one gradient step per vector step)"""
+    buffer_size: int = int(1e6)
+    """the replay memory size (transitions)"""
+    gamma: float = 0.99
+    """the discount factor γ"""
+    tau: float = 0.005
+    """target smoothing coefficient τ"""
+    batch_size: int = 256
+    """the batch size N sampled from the replay memory"""
+    learning_starts: int = int(5e3)
+    """steps of uniformly random actions before learning starts (start_steps in notes 000)"""
+    policy_lr: float = 3e-4
+    """the learning rate of the policy network and of log α"""
+    q_lr: float = 1e-3
+    """the learning rate of the Q networks"""
+    policy_frequency: int = 2
+    """actor and α are updated every this many steps, this many times (delayed but same count)"""
+    target_network_frequency: int = 1
+    """the frequency of the soft target update (in vector steps)"""
+    alpha: float = 0.2
+    """entropy temperature α (the initial value when --autotune)"""
+    autotune: bool = True
+    """automatic tuning of α towards the target entropy −dim(A)"""
+    actor_samples: int = 4
+    """K: actions sampled per state for the score-function actor gradient"""
+    baseline: bool = True
+    """subtract b(s), the soft value estimated from the other K−1 samples (--no-baseline: b(s) = 0)"""
+
+
+def make_env(env_id: str, seed: int):
+    def thunk():
+        env = gym.make(env_id)
+        env.action_space.seed(seed)
+        return env
+
+    return thunk
+
+
+def make_envs(args: Args) -> gym.vector.VectorEnv:
+    """Vector env in SAME_STEP autoreset mode: when an episode ends, `step` returns the reset
+    observation and puts the real last observation in infos["final_obs"]."""
+    try:
+        envs = gym.vector.SyncVectorEnv(
+            [make_env(args.env_id, args.seed + i) for i in range(args.num_envs)],
+            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        )
+    except gym.error.Error as e:
+        sys.exit(f"error: --env-id {args.env_id!r} cannot be made: {e}")
+    space = envs.single_action_space
+    if not isinstance(space, gym.spaces.Box):
+        sys.exit(f"error: {args.exp_name}.py needs a continuous (Box) action space; {args.env_id} has {space}")
+    if not (np.isfinite(space.low).all() and np.isfinite(space.high).all()):
+        sys.exit(f"error: {args.exp_name}.py needs finite action bounds to squash into; {args.env_id} has {space}")
+    if not isinstance(envs.single_observation_space, gym.spaces.Box) or len(envs.single_observation_space.shape) != 1:
+        sys.exit(f"error: {args.exp_name}.py needs a flat Box observation space; {args.env_id} has {envs.single_observation_space}")
+    return gym.wrappers.vector.RecordEpisodeStatistics(envs)
+
+
+def check_args(args: Args) -> None:
+    """One clear line for a bad flag, before anything is built."""
+    for flag in ("total_timesteps", "num_envs", "buffer_size", "batch_size", "policy_frequency",
+                 "target_network_frequency", "eval_episodes"):
+        if getattr(args, flag) <= 0:
+            sys.exit(f"error: --{flag.replace('_', '-')} must be positive (got {getattr(args, flag)})")
+    if args.learning_starts < 0:
+        sys.exit(f"error: --learning-starts must be >= 0 (got {args.learning_starts})")
+    if args.baseline and args.actor_samples < 2:
+        sys.exit(f"error: --baseline needs --actor-samples >= 2 (got {args.actor_samples}); or pass --no-baseline")
+    if args.learning_starts >= args.total_timesteps and args.eval_model is None:
+        sys.exit(f"error: --learning-starts ({args.learning_starts}) must be below --total-timesteps ({args.total_timesteps})")
+    if args.batch_size > args.buffer_size:
+        sys.exit(f"error: --batch-size ({args.batch_size}) is larger than --buffer-size ({args.buffer_size})")
+    if not 0.0 <= args.gamma <= 1.0 or not 0.0 < args.tau <= 1.0:
+        sys.exit(f"error: need 0 <= --gamma <= 1 and 0 < --tau <= 1 (got {args.gamma}, {args.tau})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Networks: the 5 networks of notes 000 PART2 §1 are the actor π_θ, the twin critics Q_φ1, Q_φ2
+# (one QEnsemble) and their targets Q_φ'1, Q_φ'2 (a second QEnsemble); plus the scalar log α.
+# ---------------------------------------------------------------------------------------------
+class QEnsemble(nn.Module):
+    """n independent critics Q_φi(s, a) = W3_i·relu(W2_i·relu(W1_i·[s; a] + b1_i) + b2_i) + b3_i.
+
+    Each layer holds the n critics' weights stacked as one [n, in, out] tensor, so all n critics
+    run as one batched matmul (torch.baddbmm) instead of n small ones; the math is n separate
+    256-256 MLPs with nn.Linear's default initialisation, exactly as two nn.Sequential critics.
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, n: int = 2, hidden: int = 256):
+        super().__init__()
+        sizes = [obs_dim + act_dim, hidden, hidden, 1]
+        self.n = n
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            bound = 1 / math.sqrt(fan_in)  # nn.Linear's default: U(-1/√fan_in, 1/√fan_in)
+            self.weights.append(nn.Parameter(torch.empty(n, fan_in, fan_out).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(n, 1, fan_out).uniform_(-bound, bound)))
+
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Returns [n, B]: row i is Q_φi(s, a)."""
+        x = torch.cat([obs, actions], dim=-1).expand(self.n, -1, -1)
+        for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
+            x = torch.baddbmm(b, x, w)  # x_i ← x_i W_i + b_i for each critic i
+            if layer < len(self.weights) - 1:
+                x = F.relu(x)
+        return x.squeeze(-1)
+
+
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+
+
+def squashed_gaussian_log_prob(u: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """log π(a|s) of a = tanh(u), u ~ N(μ, σ²), summed over action dimensions (notes 001, tanh
+    correction):  log π(a|s) = Σ_j [log N(u_j; μ_j, σ_j²) − log(1 − tanh²(u_j))]."""
+    log_normal = -0.5 * ((u - mean) / log_std.exp()) ** 2 - log_std - 0.5 * math.log(2 * math.pi)
+    # log(1 − tanh²(u)) = 2(log 2 − u − softplus(−2u)): the same quantity without the notes' +ε,
+    # exact and finite even where tanh(u) rounds to ±1.
+    log_det = 2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))
+    return (log_normal - log_det).sum(-1)
+
+
+class Actor(nn.Module):
+    """π_θ(·|s): a Gaussian N(μ_θ(s), σ_θ(s)²) squashed by tanh, then scaled to the action bounds.
+
+    log π is that of the squashed action in [-1, 1] (as in the notes); the fixed affine map to the
+    environment's bounds has no parameters and is applied outside the distribution.
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, low: np.ndarray, high: np.ndarray):
+        super().__init__()
+        self.fc1 = nn.Linear(obs_dim, 256)
+        self.fc2 = nn.Linear(256, 256)
+        self.fc_mean = nn.Linear(256, act_dim)
+        self.fc_logstd = nn.Linear(256, act_dim)
+        self.register_buffer("action_scale", torch.tensor((high - low) / 2.0, dtype=torch.float32))
+        self.register_buffer("action_bias", torch.tensor((high + low) / 2.0, dtype=torch.float32))
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns μ_θ(s) and log σ_θ(s), the latter squashed smoothly into [LOG_STD_MIN, LOG_STD_MAX]."""
+        h = F.relu(self.fc2(F.relu(self.fc1(obs))))
+        log_std = torch.tanh(self.fc_logstd(h))
+        return self.fc_mean(h), LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (log_std + 1)
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reparameterised sample: ã = tanh(μ_θ(s) + σ_θ(s)·ε), ε ~ N(0, I)  (notes 000 §3.3.2).
+        Returns the action in the environment's units and log π_θ(ã|s)."""
+        mean, log_std = self(obs)
+        u = mean + log_std.exp() * torch.randn_like(mean)
+        return torch.tanh(u) * self.action_scale + self.action_bias, squashed_gaussian_log_prob(u, mean, log_std)
+
+    def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
+        """The evaluation action tanh(μ_θ(s)), in the environment's units."""
+        return torch.tanh(self(obs)[0]) * self.action_scale + self.action_bias
+
+
+# ---------------------------------------------------------------------------------------------
+# Replay buffer D
+# ---------------------------------------------------------------------------------------------
+class Batch(NamedTuple):
+    obs: torch.Tensor
+    actions: torch.Tensor
+    rewards: torch.Tensor
+    next_obs: torch.Tensor
+    terminations: torch.Tensor  # d in the notes: the MDP ended, no bootstrap
+    truncations: torch.Tensor  # a time limit cut the episode: s' is real, so y bootstraps from it
+
+
+class ReplayBuffer:
+    """A ring buffer of preallocated tensors on the training device. Terminations and time-limit
+    truncations are stored apart; next_obs is always the real s', never a reset observation."""
+
+    def __init__(self, size: int, obs_dim: int, act_dim: int, device: torch.device):
+        self.size, self.pos, self.full, self.device = size, 0, False, device
+        self.obs = torch.zeros((size, obs_dim), device=device)
+        self.next_obs = torch.zeros((size, obs_dim), device=device)
+        self.actions = torch.zeros((size, act_dim), device=device)
+        self.rewards = torch.zeros(size, device=device)
+        self.terminations = torch.zeros(size, device=device)
+        self.truncations = torch.zeros(size, device=device)
+
+    def add(self, obs, actions, rewards, next_obs, terminations, truncations) -> None:
+        """Stores one vector step: one row per environment."""
+        rows = (self.pos + np.arange(len(obs))) % self.size
+        for store, value in ((self.obs, obs), (self.actions, actions), (self.rewards, rewards),
+                             (self.next_obs, next_obs), (self.terminations, terminations),
+                             (self.truncations, truncations)):
+            store[rows] = torch.as_tensor(value, dtype=torch.float32).to(self.device)
+        self.full = self.full or self.pos + len(obs) >= self.size
+        self.pos = int(rows[-1] + 1) % self.size
+
+    def sample(self, batch_size: int) -> Batch:
+        """A minibatch drawn uniformly (with replacement) from the stored transitions."""
+        idx = torch.randint(0, self.size if self.full else self.pos, (batch_size,), device=self.device)
+        return Batch(self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx],
+                     self.terminations[idx], self.truncations[idx])
+
+
+def real_next_obs(next_obs: np.ndarray, infos: dict) -> np.ndarray:
+    """s' for the buffer: where an episode ended, the vector env already returned the reset
+    observation, and the real last observation is in infos["final_obs"]."""
+    if "_final_obs" not in infos:
+        return next_obs
+    real = next_obs.copy()
+    for i in np.flatnonzero(infos["_final_obs"]):
+        real[i] = infos["final_obs"][i]
+    return real
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses (notes 000 PART2), as pure functions the tests import
+# ---------------------------------------------------------------------------------------------
+def critic_loss(data: Batch, actor: Actor, qf: QEnsemble, qf_target: QEnsemble, alpha: torch.Tensor, gamma: float):
+    """Notes 000 PART2 A. Returns L(φ1, φ2), the current Q_φi(s, a) ([2, N]) and the target y."""
+    with torch.no_grad():
+        next_actions, next_log_pi = actor.sample(data.next_obs)  # a' ~ π_θ(·|s'): the *current* actor
+        next_q = qf_target(data.next_obs, next_actions).min(0).values  # min_i Q_φ'i(s', a')
+        # y = r + γ(1 − d)(min_i Q_φ'i(s', a') − α log π_θ(a'|s'))   [d = termination only]
+        y = data.rewards + gamma * (1.0 - data.terminations) * (next_q - alpha * next_log_pi)
+    q = qf(data.obs, data.actions)  # Q_φ1(s, a), Q_φ2(s, a) with (s, a) from the buffer
+    loss = ((q - y) ** 2).mean(1).sum()  # L(φ1, φ2) = E[(Q_φ1(s,a) − y)² + (Q_φ2(s,a) − y)²]
+    return loss, q, y
+
+
+def actor_loss(obs: torch.Tensor, actor: Actor, qf: QEnsemble, alpha: torch.Tensor, num_samples: int, baseline: bool):
+    """Notes 003, score-function gradient. Returns a surrogate whose gradient is the estimator
+    E[∇θ log π_θ(a|s) · (α log π_θ(a|s) − min_i Q_φi(s, a) − b(s))], and log π_θ(a|s) ([K, N])."""
+    mean, log_std = actor(obs)
+    with torch.no_grad():  # a ~ π_θ(·|s), K per state, with no gradient path through the sample
+        u = mean + log_std.exp() * torch.randn((num_samples, *mean.shape), device=obs.device)
+        actions = torch.tanh(u) * actor.action_scale + actor.action_bias
+        q = qf(obs.expand(num_samples, -1, -1).flatten(0, 1), actions.flatten(0, 1)).min(0).values.view(num_samples, -1)
+    log_pi = squashed_gaussian_log_prob(u, mean, log_std)  # log π_θ(a|s) at the fixed a: differentiable in θ
+    bracket = alpha * log_pi.detach() - q  # α log π_θ(a|s) − min_i Q_φi(s, a), held constant
+    # b(s) = mean of the bracket over the other K−1 actions at s ≈ E_a[α log π − Q] = −V(s): it does
+    # not depend on this sample's a, so it leaves the gradient unbiased and only cuts its variance.
+    # (Notes 003 writes the baseline as −V/α with the other sign; any action-independent b is
+    # unbiased, but only b ≈ E[bracket] reduces the variance.)
+    b = (bracket.sum(0, keepdim=True) - bracket) / (num_samples - 1) if baseline else 0.0
+    loss = (log_pi * (bracket - b)).mean()  # ∇θ loss = E[∇θ log π_θ(a|s) · (α log π_θ(a|s) − Q(s, a) − b(s))]
+    return loss, log_pi
+
+
+def alpha_loss(log_alpha: torch.Tensor, log_pi: torch.Tensor, target_entropy: float) -> torch.Tensor:
+    """Notes 000 PART2 C: L(α) = E[−α (log π_θ(ã|s) + H_target)], log π detached so only α moves.
+    Its gradient raises α when the entropy −log π is below H_target and lowers it above (PART2 C's
+    bullets state this direction the other way round; the tests check the sign)."""
+    return (-log_alpha.exp() * (log_pi.detach() + target_entropy)).mean()
+
+
+def evaluate(actor: Actor, env_id: str, episodes: int, seed: int, device: torch.device) -> list[float]:
+    """Returns of the deterministic policy tanh(μ_θ(s)) over `episodes` fresh episodes."""
+    env = gym.make(env_id)
+    returns = []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed + episode)
+        done, episodic_return = False, 0.0
+        while not done:
+            with torch.no_grad():
+                action = actor.deterministic(torch.as_tensor(obs, dtype=torch.float32, device=device)[None])
+            obs, reward, terminated, truncated, _ = env.step(action[0].cpu().numpy())
+            episodic_return += float(reward)
+            done = terminated or truncated
+        returns.append(episodic_return)
+    env.close()
+    return returns
+
+
+def load_and_evaluate(args: Args, device: torch.device) -> None:
+    """--eval-model: rebuild the actor of a saved run and evaluate it on that run's env."""
+    try:
+        saved = torch.load(args.eval_model, map_location=device, weights_only=True)
+        env_id, actor_state = saved["args"]["env_id"], saved["actor"]
+    except (OSError, RuntimeError, KeyError, TypeError) as e:
+        sys.exit(f"error: --eval-model {args.eval_model!r} is not a model saved by {args.exp_name}.py: {e}")
+    env = gym.make(env_id)
+    actor = Actor(env.observation_space.shape[0], env.action_space.shape[0], env.action_space.low, env.action_space.high)
+    actor.load_state_dict(actor_state)
+    returns = evaluate(actor.to(device), env_id, args.eval_episodes, args.seed, device)
+    print(f"eval of {args.eval_model} on {env_id}: {np.mean(returns):.1f} ± {np.std(returns):.1f} over {len(returns)} episodes")
+
+
+def train(args: Args) -> None:
+    run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.backends.cudnn.deterministic = args.torch_deterministic
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+
+    envs = make_envs(args)
+    if args.track:
+        import wandb
+
+        wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, sync_tensorboard=True,
+                   config=vars(args), name=run_name, save_code=True)
+    writer = SummaryWriter(f"runs/{run_name}")
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+
+    # Initialisation (notes 000 PART1): π_θ; Q_φ1, Q_φ2; targets φ'i ← φi; D; log α; H_target = −dim(A)
+    obs_dim = envs.single_observation_space.shape[0]
+    act_dim = envs.single_action_space.shape[0]
+    actor = Actor(obs_dim, act_dim, envs.single_action_space.low, envs.single_action_space.high).to(device)
+    qf = QEnsemble(obs_dim, act_dim, n=2).to(device)
+    qf_target = QEnsemble(obs_dim, act_dim, n=2).to(device)
+    qf_target.load_state_dict(qf.state_dict())
+    qf_target.requires_grad_(False)  # targets move only by the soft update
+    qf_params, qf_target_params = list(qf.parameters()), list(qf_target.parameters())
+    q_optimizer = torch.optim.Adam(qf_params, lr=args.q_lr, fused=True)
+    actor_optimizer = torch.optim.Adam(actor.parameters(), lr=args.policy_lr, fused=True)
+    target_entropy = -float(act_dim)
+    log_alpha = torch.tensor(math.log(args.alpha), device=device, requires_grad=args.autotune)
+    alpha = log_alpha.detach().exp()
+    a_optimizer = torch.optim.Adam([log_alpha], lr=args.q_lr, fused=True) if args.autotune else None
+    rb = ReplayBuffer(args.buffer_size, obs_dim, act_dim, device)
+
+    obs, _ = envs.reset(seed=args.seed)
+    num_iterations = max(1, args.total_timesteps // args.num_envs)
+    progress = tqdm(total=num_iterations * args.num_envs, unit="step", dynamic_ncols=True, mininterval=1.0)
+    start_time, train_start = time.time(), None
+    global_step, interrupted = 0, False
+    try:
+        for iteration in range(1, num_iterations + 1):
+            if global_step < args.learning_starts:
+                actions = envs.action_space.sample()  # a. random actions until learning_starts
+            else:
+                with torch.no_grad():  # b. a ~ π_θ(·|s)
+                    actions = actor.sample(torch.as_tensor(obs, dtype=torch.float32, device=device))[0].cpu().numpy()
+
+            # c. execute a, observe s', r and the two end flags (terminated: d = 1; truncated: time limit)
+            next_obs, rewards, terminations, truncations, infos = envs.step(actions)
+
+            # d. store (s, a, r, s', d) in D, with the real s' where the episode ended
+            rb.add(obs, actions, rewards, real_next_obs(next_obs, infos), terminations, truncations)
+
+            # e. s ← s' (for an ended episode, the first observation of the next one)
+            obs = next_obs
+
+            # f. total_steps ← total_steps + 1 (per environment)
+            global_step = iteration * args.num_envs
+            progress.update(args.num_envs)
+
+            # g. learn once past learning_starts
+            if global_step > args.learning_starts:
+                if train_start is None:
+                    train_start = (time.time(), global_step)
+                # g.1 sample a minibatch {(s_j, a_j, r_j, s'_j, d_j)} from D
+                data = rb.sample(args.batch_size)
+
+                # g.2 critic update: gradient step on L(φ1, φ2)
+                qf_loss, qf_values, _ = critic_loss(data, actor, qf, qf_target, alpha, args.gamma)
+                q_optimizer.zero_grad()
+                qf_loss.backward()
+                q_optimizer.step()
+
+                # g.3 actor and α updates (TD3-style delay, same number of updates overall)
+                if iteration % args.policy_frequency == 0:
+                    for _ in range(args.policy_frequency):
+                        pi_loss, log_pi = actor_loss(data.obs, actor, qf, alpha, args.actor_samples, args.baseline)
+                        actor_optimizer.zero_grad()
+                        pi_loss.backward(inputs=list(actor.parameters()))  # θ only: no critic gradients
+                        actor_optimizer.step()
+
+                        if args.autotune:
+                            a_loss = alpha_loss(log_alpha, log_pi, target_entropy)
+                            a_optimizer.zero_grad()
+                            a_loss.backward()
+                            a_optimizer.step()
+                            alpha = log_alpha.detach().exp()
+
+                # g.4 soft target update φ'i ← τ φi + (1 − τ) φ'i, i.e. φ'i ← lerp(φ'i, φi, τ), all tensors in one op
+                if iteration % args.target_network_frequency == 0:
+                    torch._foreach_lerp_(qf_target_params, qf_params, args.tau)
+
+                if iteration % 100 == 0:
+                    writer.add_scalar("losses/qf1_values", qf_values[0].mean().item(), global_step)
+                    writer.add_scalar("losses/qf2_values", qf_values[1].mean().item(), global_step)
+                    writer.add_scalar("losses/qf_loss", qf_loss.item() / 2.0, global_step)
+                    writer.add_scalar("losses/actor_loss", pi_loss.item(), global_step)
+                    writer.add_scalar("losses/alpha", alpha.item(), global_step)
+                    if args.autotune:
+                        writer.add_scalar("losses/alpha_loss", a_loss.item(), global_step)
+                    writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
+
+            # h. an episode ended: the vector env has already reset it, so only log its return
+            if "_episode" in infos:
+                for i in np.flatnonzero(infos["_episode"]):
+                    writer.add_scalar("charts/episodic_return", infos["episode"]["r"][i], global_step)
+                    writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
+                    progress.set_postfix(episodic_return=f"{infos['episode']['r'][i]:.1f}", refresh=False)
+    except KeyboardInterrupt:
+        interrupted = True
+        tqdm.write(f"interrupted at step {global_step}: flushing logs" + (" and saving the model" if args.save_model else ""))
+    progress.close()
+    envs.close()
+
+    if train_start is not None and global_step > train_start[1]:
+        train_sps = (global_step - train_start[1]) / (time.time() - train_start[0])
+        print(f"training-phase SPS: {train_sps:.1f} (steps after --learning-starts per second)")
+    if args.save_model:
+        model_path = f"runs/{run_name}/{args.exp_name}.pt"
+        torch.save({"actor": actor.state_dict(), "qf": qf.state_dict(), "qf_target": qf_target.state_dict(),
+                    "log_alpha": log_alpha.detach(), "args": vars(args)}, model_path)
+        print(f"model saved to {model_path}")
+        if not interrupted:
+            returns = evaluate(actor, args.env_id, args.eval_episodes, args.seed + 10_000, device)
+            for episode, episodic_return in enumerate(returns):
+                writer.add_scalar("eval/episodic_return", episodic_return, episode)
+            print(f"eval/episodic_return: {np.mean(returns):.1f} ± {np.std(returns):.1f} over {len(returns)} episodes")
+    writer.close()
+    if args.track:
+        wandb.finish()
+    if interrupted:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    args = tyro.cli(Args)
+    check_args(args)
+    if args.eval_model is not None:
+        load_and_evaluate(args, torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu"))
+    else:
+        train(args)

@@ -1,0 +1,38 @@
+"""Shared helpers: run a script through its command line in a scratch directory, read its logs."""
+import glob
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTINUOUS = ["sac_continuous", "sac_no_reparam", "td3", "ddpg"]
+
+
+def run_script(name: str, *flags: str, cwd: Path, timeout: float = 600, env: dict | None = None):
+    """Runs `python {name}.py {flags}` in `cwd` (logs go to cwd/runs) and returns the CompletedProcess."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / f"{name}.py"), *flags],
+        cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})},
+    )
+
+
+def run_dirs(cwd: Path) -> list[Path]:
+    return sorted(Path(p) for p in glob.glob(str(cwd / "runs" / "*")))
+
+
+def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """All scalars of a TensorBoard run directory: {tag: [(step, value), ...]}."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path
