@@ -67,9 +67,9 @@ class Args:
     learning_starts: int = int(5e3)
     """steps of uniformly random actions before learning starts (start_steps in notes 000)"""
     policy_lr: float = 3e-4
-    """the learning rate of the policy network and of log α"""
+    """the learning rate of the policy network"""
     q_lr: float = 1e-3
-    """the learning rate of the Q networks"""
+    """the learning rate of the Q networks and of log α"""
     policy_frequency: int = 2
     """actor and α are updated every this many steps, this many times (delayed but same count)"""
     target_network_frequency: int = 1

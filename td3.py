@@ -127,9 +127,9 @@ def check_args(args: Args) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Networks: the actor μ_φ, the twin critics Q_θ1, Q_θ2 (one QEnsemble) and the targets μ_φ' and
-# Q_θ'1, Q_θ'2. QEnsemble is sac_continuous.py's, verbatim: its docstring names the critics' weights
-# φ as notes 000 does for SAC; here they are θ (notes 001).
+# Networks: the actor μ_φ, the twin critics Q_θ1, Q_θ2 (one QEnsemble) and their targets μ_φ', Q_θ'i.
+# QEnsemble is sac_continuous.py's, verbatim: its docstring names the critics' weights φ as notes
+# 000 does for SAC; here they are θ (notes 001).
 # ---------------------------------------------------------------------------------------------
 class QEnsemble(nn.Module):
     """n independent critics Q_φi(s, a) = W3_i·relu(W2_i·relu(W1_i·[s; a] + b1_i) + b2_i) + b3_i.
@@ -237,10 +237,10 @@ def real_next_obs(next_obs: np.ndarray, infos: dict) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # Losses (notes 001 TD3), as pure functions the tests import
 # ---------------------------------------------------------------------------------------------
-def target_policy_noise(actions: torch.Tensor, policy_noise: float, noise_clip: float, action_scale: torch.Tensor) -> torch.Tensor:
+def target_policy_noise(actions: torch.Tensor, policy_noise: float, noise_clip: float, action_scale: torch.Tensor):
     """Target policy smoothing noise shaped like `actions`, drawn in units of the half action range
     and scaled to the environment's units as CleanRL does, so it lies within ±noise_clip·action_scale."""
-    return (torch.randn_like(actions) * policy_noise).clamp(-noise_clip, noise_clip) * action_scale  # ε ~ clip(N(0, σ), −c, c)
+    return (torch.randn_like(actions) * policy_noise).clamp(-noise_clip, noise_clip) * action_scale  # ε ~ clip(N(0,σ), −c, c)
 
 
 def critic_loss(data: Batch, actor_target: Actor, qf: QEnsemble, qf_target: QEnsemble, gamma: float,
@@ -365,7 +365,8 @@ def train(args: Args) -> None:
                 data = rb.sample(args.batch_size)
 
                 # g.2 critic update: gradient step on L(θ1, θ2), target from the smoothed ã' and min_i Q_θ'i
-                qf_loss, qf_values, y = critic_loss(data, actor_target, qf, qf_target, args.gamma, args.policy_noise, args.noise_clip)
+                qf_loss, qf_values, y = critic_loss(data, actor_target, qf, qf_target, args.gamma,
+                                                    args.policy_noise, args.noise_clip)
                 q_optimizer.zero_grad()
                 qf_loss.backward()
                 q_optimizer.step()
@@ -377,7 +378,7 @@ def train(args: Args) -> None:
                     pi_loss.backward(inputs=actor_params)  # φ only: no critic gradients
                     actor_optimizer.step()
 
-                    # g.4 soft target updates θ'i ← τθi + (1 − τ)θ'i and φ' ← τφ + (1 − τ)φ', i.e. lerp, all tensors in one op
+                    # g.4 soft target updates θ'i ← τθi + (1 − τ)θ'i, φ' ← τφ + (1 − τ)φ': one lerp op
                     torch._foreach_lerp_(qf_target_params, qf_params, args.tau)
                     torch._foreach_lerp_(actor_target_params, actor_params, args.tau)
 

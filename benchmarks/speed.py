@@ -146,11 +146,13 @@ def main() -> None:
             algos.append(algo)
         else:
             print(f"skipping {algo}: {ROOT / ALGOS[algo][0]} does not exist")
-    # each of our scripts, then each SB3 algorithm once (sac and sac_no_reparam share SB3's SAC)
-    impls = [("ours", a) for a in algos] + [("sb3", s) for s in dict.fromkeys(ALGOS[a][1] for a in algos)]
+    # each of our scripts followed by its SB3 counterpart, each run once (sac_no_reparam reuses SB3's SAC)
+    impls = list(dict.fromkeys(impl for a in algos for impl in (("ours", a), ("sb3", ALGOS[a][1]))))
     sps = {impl: [] for impl in impls}
     print(f"{args.env_id}: {args.learning_starts} random steps, then {args.steps} timed training steps; "
           f"{args.threads} torch threads on CPU; {args.repeats} round-robin repeats of {len(impls)} runs")
+    load_before = os.getloadavg()[0]
+    print(f"load average before: {load_before:.2f} on {os.cpu_count()} CPUs (other work on the CPUs skews the figures)")
     with tempfile.TemporaryDirectory(prefix="speed-") as workdir:
         for r in range(args.repeats):
             for impl in impls:
@@ -168,7 +170,8 @@ def main() -> None:
     for row in rows:
         print(f"{row['algo']:16} {fmt(row['ours_sps'], '9.1f')} {row['sb3_algo']:>5} "
               f"{fmt(row['sb3_sps'], '9.1f')} {fmt(row['ratio'], '9.2f')}")
-    print(f"(median of {args.repeats} runs each)")
+    load_after = os.getloadavg()[0]
+    print(f"(median of {args.repeats} runs each; load average after: {load_after:.2f})")
 
     if args.json:
         import stable_baselines3
@@ -176,6 +179,7 @@ def main() -> None:
 
         result = dict(env_id=args.env_id, steps=args.steps, learning_starts=args.learning_starts,
                       repeats=args.repeats, threads=args.threads, seed=args.seed, command=sys.argv,
+                      cpus=os.cpu_count(), load_average_before=load_before, load_average_after=load_after,
                       versions=dict(torch=torch.__version__, stable_baselines3=stable_baselines3.__version__),
                       rows=rows, runs=[dict(impl=f"{kind}:{name}", sps=v) for (kind, name), v in sps.items()])
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -11,13 +11,20 @@ ROOT = Path(__file__).resolve().parent.parent
 CONTINUOUS = ["sac_continuous", "sac_no_reparam", "td3", "ddpg"]
 
 
+def script_env(extra: dict | None = None) -> dict:
+    # one torch thread per script: pytest -n 2 already runs two at once on two cores, and
+    # oversubscribed OpenMP threads spin-wait each other down to a few steps per second
+    return {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1", **(extra or {})}
+
+
+def script_command(name: str, *flags: str) -> list[str]:
+    return [sys.executable, str(ROOT / f"{name}.py"), *flags]
+
+
 def run_script(name: str, *flags: str, cwd: Path, timeout: float = 600, env: dict | None = None):
     """Runs `python {name}.py {flags}` in `cwd` (logs go to cwd/runs) and returns the CompletedProcess."""
-    return subprocess.run(
-        [sys.executable, str(ROOT / f"{name}.py"), *flags],
-        cwd=cwd, capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})},
-    )
+    return subprocess.run(script_command(name, *flags), cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=script_env(env))
 
 
 def run_dirs(cwd: Path) -> list[Path]:

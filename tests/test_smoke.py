@@ -1,13 +1,11 @@
 """Every script through its command line, a few hundred steps, with gradient steps really taken."""
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
-from conftest import CONTINUOUS, ROOT, read_scalars, run_dirs, run_script
+from conftest import CONTINUOUS, read_scalars, run_dirs, run_script, script_command, script_env
 
 # learning_starts well below total_timesteps, so that ~200 gradient steps run
 SHORT = ["--total-timesteps", "300", "--learning-starts", "100", "--batch-size", "64", "--buffer-size", "1000"]
@@ -72,9 +70,9 @@ def test_bad_input_is_one_clear_line(script, flags, named, workdir):
 @pytest.mark.parametrize("script", CONTINUOUS)
 def test_ctrl_c_flushes_logs_and_saves_the_model(script, workdir):
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / f"{script}.py"), "--env-id", "Pendulum-v1", "--total-timesteps", "100000",
-         "--learning-starts", "100", "--batch-size", "64", "--save-model"],
-        cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        script_command(script, "--env-id", "Pendulum-v1", "--total-timesteps", "100000",
+                       "--learning-starts", "100", "--batch-size", "64", "--save-model"),
+        cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=script_env(),
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as in a terminal, even under CI
     )
     deadline = time.time() + 120

@@ -1,0 +1,438 @@
+"""Deep Deterministic Policy Gradient (DDPG) for continuous actions, as in Lillicrap et al. (2016).
+
+DDPG learns a critic Q_θ(s, a) by regression on y = r + γ(1 − d) Q_θ'(s', μ_φ'(s')) and a
+deterministic actor μ_φ(s) by the deterministic policy gradient through it; both have target copies
+that follow by soft updates, and exploration adds Gaussian or Ornstein–Uhlenbeck noise to μ_φ(s).
+Read beside notes 001 (DDPG section). Its μ(s|θ^μ), Q(s, a|θ^Q) are written here μ_φ(s), Q_θ(s, a)
+as in the TD3 section, so that `diff ddpg.py td3.py` shows only TD3's three changes. Defaults are
+td3.py's (CleanRL's); CleanRL's ddpg_continuous_action.py delays the actor and target updates to
+every 2nd step (--policy-frequency 2), which the DDPG paper does not: here they run every step.
+
+Run:  python td3.py --env-id Hopper-v4          (--help lists every flag)
+"""
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass
+from typing import Literal, NamedTuple, Optional
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import tyro
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+
+@dataclass
+class Args:
+    exp_name: str = os.path.basename(__file__)[: -len(".py")]
+    """the name of this experiment (part of the run name)"""
+    seed: int = 1
+    """seed of the experiment (python, numpy, torch and the environments)"""
+    torch_deterministic: bool = True
+    """if toggled, sets `torch.backends.cudnn.deterministic=True`"""
+    cuda: bool = True
+    """if toggled, use CUDA when it is available"""
+    track: bool = False
+    """if toggled, track the run with Weights and Biases (the TensorBoard log is synced to it)"""
+    wandb_project_name: str = "single-file-rl"
+    """the wandb project name"""
+    wandb_entity: Optional[str] = None
+    """the entity (team) of the wandb project"""
+    save_model: bool = False
+    """if toggled, save the weights to runs/{run_name}/ and evaluate the deterministic policy"""
+    eval_episodes: int = 10
+    """number of episodes of the deterministic policy evaluated after training with --save-model"""
+    eval_model: Optional[str] = None
+    """skip training: load weights written by --save-model from this path and evaluate them"""
+
+    env_id: str = "Hopper-v4"
+    """the id of the environment (needs a Box action space with finite bounds)"""
+    total_timesteps: int = 1000000
+    """total environment steps of the experiment"""
+    learning_rate: float = 3e-4
+    """the learning rate of the actor and of the critics"""
+    num_envs: int = 1
+    """number of parallel environments (one gradient step per vector step)"""
+    buffer_size: int = int(1e6)
+    """the replay memory size (transitions)"""
+    gamma: float = 0.99
+    """the discount factor γ"""
+    tau: float = 0.005
+    """target smoothing coefficient τ"""
+    batch_size: int = 256
+    """the batch size N sampled from the replay memory"""
+    learning_starts: int = int(25e3)
+    """steps of uniformly random actions before learning starts (N_min in notes 001)"""
+    exploration_noise: float = 0.1
+    """std σ_explore of the Gaussian exploration noise, in units of the half action range"""
+    noise_type: Literal["gaussian", "ou"] = "gaussian"
+    """exploration noise: independent Gaussian, or the Ornstein–Uhlenbeck process of the DDPG paper"""
+    ou_theta: float = 0.15
+    """mean reversion θ of the Ornstein–Uhlenbeck noise (its σ is --exploration-noise)"""
+
+
+def make_env(env_id: str, seed: int):
+    def thunk():
+        env = gym.make(env_id)
+        env.action_space.seed(seed)
+        return env
+
+    return thunk
+
+
+def make_envs(args: Args) -> gym.vector.VectorEnv:
+    """Vector env in SAME_STEP autoreset mode: when an episode ends, `step` returns the reset
+    observation and puts the real last observation in infos["final_obs"]."""
+    try:
+        envs = gym.vector.SyncVectorEnv(
+            [make_env(args.env_id, args.seed + i) for i in range(args.num_envs)],
+            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        )
+    except gym.error.Error as e:
+        sys.exit(f"error: --env-id {args.env_id!r} cannot be made: {e}")
+    space = envs.single_action_space
+    if not isinstance(space, gym.spaces.Box):
+        sys.exit(f"error: {args.exp_name}.py needs a continuous (Box) action space; {args.env_id} has {space}")
+    if not (np.isfinite(space.low).all() and np.isfinite(space.high).all()):
+        sys.exit(f"error: {args.exp_name}.py needs finite action bounds to squash into; {args.env_id} has {space}")
+    if not isinstance(envs.single_observation_space, gym.spaces.Box) or len(envs.single_observation_space.shape) != 1:
+        sys.exit(f"error: {args.exp_name}.py needs a flat Box observation space; {args.env_id} has {envs.single_observation_space}")
+    return gym.wrappers.vector.RecordEpisodeStatistics(envs)
+
+
+def check_args(args: Args) -> None:
+    """One clear line for a bad flag, before anything is built."""
+    for flag in ("total_timesteps", "num_envs", "buffer_size", "batch_size", "eval_episodes"):
+        if getattr(args, flag) <= 0:
+            sys.exit(f"error: --{flag.replace('_', '-')} must be positive (got {getattr(args, flag)})")
+    for flag in ("exploration_noise", "ou_theta"):
+        if getattr(args, flag) < 0:
+            sys.exit(f"error: --{flag.replace('_', '-')} must be >= 0 (got {getattr(args, flag)})")
+    if args.ou_theta > 1.0:
+        sys.exit(f"error: --ou-theta must be in [0, 1] (got {args.ou_theta})")
+    if args.learning_starts < 0:
+        sys.exit(f"error: --learning-starts must be >= 0 (got {args.learning_starts})")
+    if args.learning_starts >= args.total_timesteps and args.eval_model is None:
+        sys.exit(f"error: --learning-starts ({args.learning_starts}) must be below --total-timesteps ({args.total_timesteps})")
+    if args.batch_size > args.buffer_size:
+        sys.exit(f"error: --batch-size ({args.batch_size}) is larger than --buffer-size ({args.buffer_size})")
+    if not 0.0 <= args.gamma <= 1.0 or not 0.0 < args.tau <= 1.0:
+        sys.exit(f"error: need 0 <= --gamma <= 1 and 0 < --tau <= 1 (got {args.gamma}, {args.tau})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Networks: the actor μ_φ, the critic Q_θ (a QEnsemble of one) and their targets μ_φ', Q_θ'.
+# QEnsemble is sac_continuous.py's, verbatim: its docstring names the critics' weights φ as notes
+# 000 does for SAC; here they are θ (notes 001).
+# ---------------------------------------------------------------------------------------------
+class QEnsemble(nn.Module):
+    """n independent critics Q_φi(s, a) = W3_i·relu(W2_i·relu(W1_i·[s; a] + b1_i) + b2_i) + b3_i.
+
+    Each layer holds the n critics' weights stacked as one [n, in, out] tensor, so all n critics
+    run as one batched matmul (torch.baddbmm) instead of n small ones; the math is n separate
+    256-256 MLPs with nn.Linear's default initialisation, exactly as two nn.Sequential critics.
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, n: int = 2, hidden: int = 256):
+        super().__init__()
+        sizes = [obs_dim + act_dim, hidden, hidden, 1]
+        self.n = n
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            bound = 1 / math.sqrt(fan_in)  # nn.Linear's default: U(-1/√fan_in, 1/√fan_in)
+            self.weights.append(nn.Parameter(torch.empty(n, fan_in, fan_out).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(n, 1, fan_out).uniform_(-bound, bound)))
+
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Returns [n, B]: row i is Q_φi(s, a)."""
+        x = torch.cat([obs, actions], dim=-1).expand(self.n, -1, -1)
+        for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
+            x = torch.baddbmm(b, x, w)  # x_i ← x_i W_i + b_i for each critic i
+            if layer < len(self.weights) - 1:
+                x = F.relu(x)
+        return x.squeeze(-1)
+
+
+class Actor(nn.Module):
+    """The deterministic policy μ_φ(s) = tanh(fc_mu(relu(fc2(relu(fc1(s)))))), scaled to the action bounds."""
+
+    def __init__(self, obs_dim: int, act_dim: int, low: np.ndarray, high: np.ndarray):
+        super().__init__()
+        self.fc1 = nn.Linear(obs_dim, 256)
+        self.fc2 = nn.Linear(256, 256)
+        self.fc_mu = nn.Linear(256, act_dim)
+        self.register_buffer("action_scale", torch.tensor((high - low) / 2.0, dtype=torch.float32))
+        self.register_buffer("action_bias", torch.tensor((high + low) / 2.0, dtype=torch.float32))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """Returns μ_φ(s) in the environment's units."""
+        h = F.relu(self.fc2(F.relu(self.fc1(obs))))
+        return torch.tanh(self.fc_mu(h)) * self.action_scale + self.action_bias
+
+    def clip(self, actions: torch.Tensor) -> torch.Tensor:
+        """clip(a, a_low, a_high), with a_low = bias − scale and a_high = bias + scale."""
+        return actions.clamp(self.action_bias - self.action_scale, self.action_bias + self.action_scale)
+
+
+class OUNoise:
+    """The exploration process N_t of each env, in units of the half action range: the Ornstein–Uhlenbeck
+    process x ← x + θ(0 − x) + σ·N(0, I) of the DDPG paper (time step 1), reset to 0 where an episode
+    ends. With θ = 1 it keeps no memory and is the Gaussian noise N(0, σ²) of --noise-type gaussian."""
+
+    def __init__(self, shape: tuple[int, int], theta: float, sigma: float, device: torch.device):
+        self.theta, self.sigma = theta, sigma
+        self.x = torch.zeros(shape, device=device)
+
+    def sample(self) -> torch.Tensor:
+        self.x += self.theta * (0.0 - self.x) + self.sigma * torch.randn_like(self.x)  # x ← x + θ(0 − x) + σ·N(0, I)
+        return self.x.clone()
+
+    def reset(self, done: np.ndarray) -> None:
+        self.x[torch.as_tensor(done, device=self.x.device)] = 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Replay buffer D
+# ---------------------------------------------------------------------------------------------
+class Batch(NamedTuple):
+    obs: torch.Tensor
+    actions: torch.Tensor
+    rewards: torch.Tensor
+    next_obs: torch.Tensor
+    terminations: torch.Tensor  # d in the notes: the MDP ended, no bootstrap
+    truncations: torch.Tensor  # a time limit cut the episode: s' is real, so y bootstraps from it
+
+
+class ReplayBuffer:
+    """A ring buffer of preallocated tensors on the training device. Terminations and time-limit
+    truncations are stored apart; next_obs is always the real s', never a reset observation."""
+
+    def __init__(self, size: int, obs_dim: int, act_dim: int, device: torch.device):
+        self.size, self.pos, self.full, self.device = size, 0, False, device
+        self.obs = torch.zeros((size, obs_dim), device=device)
+        self.next_obs = torch.zeros((size, obs_dim), device=device)
+        self.actions = torch.zeros((size, act_dim), device=device)
+        self.rewards = torch.zeros(size, device=device)
+        self.terminations = torch.zeros(size, device=device)
+        self.truncations = torch.zeros(size, device=device)
+
+    def add(self, obs, actions, rewards, next_obs, terminations, truncations) -> None:
+        """Stores one vector step: one row per environment."""
+        rows = (self.pos + np.arange(len(obs))) % self.size
+        for store, value in ((self.obs, obs), (self.actions, actions), (self.rewards, rewards),
+                             (self.next_obs, next_obs), (self.terminations, terminations),
+                             (self.truncations, truncations)):
+            store[rows] = torch.as_tensor(value, dtype=torch.float32).to(self.device)
+        self.full = self.full or self.pos + len(obs) >= self.size
+        self.pos = int(rows[-1] + 1) % self.size
+
+    def sample(self, batch_size: int) -> Batch:
+        """A minibatch drawn uniformly (with replacement) from the stored transitions."""
+        idx = torch.randint(0, self.size if self.full else self.pos, (batch_size,), device=self.device)
+        return Batch(self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx],
+                     self.terminations[idx], self.truncations[idx])
+
+
+def real_next_obs(next_obs: np.ndarray, infos: dict) -> np.ndarray:
+    """s' for the buffer: where an episode ended, the vector env already returned the reset
+    observation, and the real last observation is in infos["final_obs"]."""
+    if "_final_obs" not in infos:
+        return next_obs
+    real = next_obs.copy()
+    for i in np.flatnonzero(infos["_final_obs"]):
+        real[i] = infos["final_obs"][i]
+    return real
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses (notes 001 DDPG), as pure functions the tests import
+# ---------------------------------------------------------------------------------------------
+def critic_loss(data: Batch, actor_target: Actor, qf: QEnsemble, qf_target: QEnsemble, gamma: float):
+    """Notes 001 DDPG critic loss. Returns L(θ), the current Q_θ(s, a) ([1, N]) and the target y."""
+    with torch.no_grad():
+        next_actions = actor_target(data.next_obs)  # a' = μ_φ'(s')
+        next_q = qf_target(data.next_obs, next_actions)[0]  # Q_θ'(s', a')
+        # y = r + γ(1 − d) Q_θ'(s', μ_φ'(s'))   [d = termination only]
+        y = data.rewards + gamma * (1.0 - data.terminations) * next_q
+    q = qf(data.obs, data.actions)  # Q_θ(s, a) with (s, a) from the buffer
+    loss = ((q - y) ** 2).mean(1).sum()  # L(θ) = E[(Q_θ(s, a) − y)²]
+    return loss, q, y
+
+
+def actor_loss(obs: torch.Tensor, actor: Actor, qf: QEnsemble) -> torch.Tensor:
+    """Notes 001 DDPG actor loss J(φ); its gradient is the deterministic policy gradient."""
+    q = qf(obs, actor(obs))  # Q_θ(s, μ_φ(s)), the current critic: the gradient reaches φ through μ_φ(s)
+    return -q[0].mean()  # J(φ) = −E[Q_θ(s, μ_φ(s))]
+
+
+def evaluate(actor: Actor, env_id: str, episodes: int, seed: int, device: torch.device) -> list[float]:
+    """Returns of the deterministic policy μ_φ(s), without exploration noise, over `episodes` fresh episodes."""
+    env = gym.make(env_id)
+    returns = []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed + episode)
+        done, episodic_return = False, 0.0
+        while not done:
+            with torch.no_grad():
+                action = actor(torch.as_tensor(obs, dtype=torch.float32, device=device)[None])
+            obs, reward, terminated, truncated, _ = env.step(action[0].cpu().numpy())
+            episodic_return += float(reward)
+            done = terminated or truncated
+        returns.append(episodic_return)
+    env.close()
+    return returns
+
+
+def load_and_evaluate(args: Args, device: torch.device) -> None:
+    """--eval-model: rebuild the actor of a saved run and evaluate it on that run's env."""
+    try:
+        saved = torch.load(args.eval_model, map_location=device, weights_only=True)
+        env_id, actor_state = saved["args"]["env_id"], saved["actor"]
+    except (OSError, RuntimeError, KeyError, TypeError) as e:
+        sys.exit(f"error: --eval-model {args.eval_model!r} is not a model saved by {args.exp_name}.py: {e}")
+    env = gym.make(env_id)
+    actor = Actor(env.observation_space.shape[0], env.action_space.shape[0], env.action_space.low, env.action_space.high)
+    actor.load_state_dict(actor_state)
+    returns = evaluate(actor.to(device), env_id, args.eval_episodes, args.seed, device)
+    print(f"eval of {args.eval_model} on {env_id}: {np.mean(returns):.1f} ± {np.std(returns):.1f} over {len(returns)} episodes")
+
+
+def train(args: Args) -> None:
+    run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.backends.cudnn.deterministic = args.torch_deterministic
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+
+    envs = make_envs(args)
+    if args.track:
+        import wandb
+
+        wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, sync_tensorboard=True,
+                   config=vars(args), name=run_name, save_code=True)
+    writer = SummaryWriter(f"runs/{run_name}")
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+
+    # Initialisation (notes 001): μ_φ; Q_θ; targets φ' ← φ, θ' ← θ; D; the random process N
+    obs_dim = envs.single_observation_space.shape[0]
+    act_dim = envs.single_action_space.shape[0]
+    actor = Actor(obs_dim, act_dim, envs.single_action_space.low, envs.single_action_space.high).to(device)
+    actor_target = Actor(obs_dim, act_dim, envs.single_action_space.low, envs.single_action_space.high).to(device)
+    actor_target.load_state_dict(actor.state_dict())
+    actor_target.requires_grad_(False)  # targets move only by the soft update
+    qf = QEnsemble(obs_dim, act_dim, n=1).to(device)
+    qf_target = QEnsemble(obs_dim, act_dim, n=1).to(device)
+    qf_target.load_state_dict(qf.state_dict())
+    qf_target.requires_grad_(False)
+    actor_params, actor_target_params = list(actor.parameters()), list(actor_target.parameters())
+    qf_params, qf_target_params = list(qf.parameters()), list(qf_target.parameters())
+    q_optimizer = torch.optim.Adam(qf_params, lr=args.learning_rate, fused=True)
+    actor_optimizer = torch.optim.Adam(actor_params, lr=args.learning_rate, fused=True)
+    rb = ReplayBuffer(args.buffer_size, obs_dim, act_dim, device)
+    noise = OUNoise((args.num_envs, act_dim), args.ou_theta if args.noise_type == "ou" else 1.0, args.exploration_noise, device)
+
+    obs, _ = envs.reset(seed=args.seed)
+    num_iterations = max(1, args.total_timesteps // args.num_envs)
+    progress = tqdm(total=num_iterations * args.num_envs, unit="step", dynamic_ncols=True, mininterval=1.0)
+    start_time, train_start = time.time(), None
+    global_step, interrupted = 0, False
+    try:
+        for iteration in range(1, num_iterations + 1):
+            if global_step < args.learning_starts:
+                actions = envs.action_space.sample()  # a. random actions until learning_starts
+            else:
+                with torch.no_grad():  # b. a = clip(μ_φ(s) + N_t, a_low, a_high), N_t Gaussian or OU
+                    mu = actor(torch.as_tensor(obs, dtype=torch.float32, device=device))
+                    actions = actor.clip(mu + noise.sample() * actor.action_scale).cpu().numpy()
+
+            # c. execute a, observe s', r and the two end flags (terminated: d = 1; truncated: time limit)
+            next_obs, rewards, terminations, truncations, infos = envs.step(actions)
+
+            # d. store (s, a, r, s', d) in D, with the real s' where the episode ended
+            rb.add(obs, actions, rewards, real_next_obs(next_obs, infos), terminations, truncations)
+
+            # e. s ← s' (for an ended episode, the first observation of the next one)
+            obs = next_obs
+            noise.reset(terminations | truncations)  # a new episode starts a new random process N
+
+            # f. total_steps ← total_steps + 1 (per environment)
+            global_step = iteration * args.num_envs
+            progress.update(args.num_envs)
+
+            # g. learn once past learning_starts
+            if global_step > args.learning_starts:
+                if train_start is None:
+                    train_start = (time.time(), global_step)
+                # g.1 sample a minibatch {(s_j, a_j, r_j, s'_j, d_j)} from D
+                data = rb.sample(args.batch_size)
+
+                # g.2 critic update: gradient step on L(θ)
+                qf_loss, qf_values, y = critic_loss(data, actor_target, qf, qf_target, args.gamma)
+                q_optimizer.zero_grad()
+                qf_loss.backward()
+                q_optimizer.step()
+
+                # g.3 policy update: gradient step on J(φ), every step
+                pi_loss = actor_loss(data.obs, actor, qf)
+                actor_optimizer.zero_grad()
+                pi_loss.backward(inputs=actor_params)  # φ only: no critic gradients
+                actor_optimizer.step()
+
+                # g.4 soft target updates θ' ← τθ + (1 − τ)θ', φ' ← τφ + (1 − τ)φ': one lerp op
+                torch._foreach_lerp_(qf_target_params, qf_params, args.tau)
+                torch._foreach_lerp_(actor_target_params, actor_params, args.tau)
+
+                if iteration % 100 == 0:
+                    qf_losses = ((qf_values.detach() - y) ** 2).mean(1)  # E[(Q_θ(s, a) − y)²]
+                    writer.add_scalar("losses/qf1_values", qf_values[0].mean().item(), global_step)
+                    writer.add_scalar("losses/qf1_loss", qf_losses[0].item(), global_step)
+                    writer.add_scalar("losses/actor_loss", pi_loss.item(), global_step)
+                    writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
+
+            # h. an episode ended: the vector env has already reset it, so only log its return
+            if "_episode" in infos:
+                for i in np.flatnonzero(infos["_episode"]):
+                    writer.add_scalar("charts/episodic_return", infos["episode"]["r"][i], global_step)
+                    writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
+                    progress.set_postfix(episodic_return=f"{infos['episode']['r'][i]:.1f}", refresh=False)
+    except KeyboardInterrupt:
+        interrupted = True
+        tqdm.write(f"interrupted at step {global_step}: flushing logs" + (" and saving the model" if args.save_model else ""))
+    progress.close()
+    envs.close()
+
+    if train_start is not None and global_step > train_start[1]:
+        train_sps = (global_step - train_start[1]) / (time.time() - train_start[0])
+        print(f"training-phase SPS: {train_sps:.1f} (steps after --learning-starts per second)")
+    if args.save_model:
+        model_path = f"runs/{run_name}/{args.exp_name}.pt"
+        torch.save({"actor": actor.state_dict(), "actor_target": actor_target.state_dict(), "qf": qf.state_dict(),
+                    "qf_target": qf_target.state_dict(), "args": vars(args)}, model_path)
+        print(f"model saved to {model_path}")
+        if not interrupted:
+            returns = evaluate(actor, args.env_id, args.eval_episodes, args.seed + 10_000, device)
+            for episode, episodic_return in enumerate(returns):
+                writer.add_scalar("eval/episodic_return", episodic_return, episode)
+            print(f"eval/episodic_return: {np.mean(returns):.1f} ± {np.std(returns):.1f} over {len(returns)} episodes")
+    writer.close()
+    if args.track:
+        wandb.finish()
+    if interrupted:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    args = tyro.cli(Args)
+    check_args(args)
+    if args.eval_model is not None:
+        load_and_evaluate(args, torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu"))
+    else:
+        train(args)
