@@ -394,6 +394,7 @@ def train(args: Args) -> None:
                     qf_losses = ((qf_values.detach() - y) ** 2).mean(1)  # E[(Q_θ(s, a) − y)²]
                     writer.add_scalar("losses/qf1_values", qf_values[0].mean().item(), global_step)
                     writer.add_scalar("losses/qf1_loss", qf_losses[0].item(), global_step)
+                    writer.add_scalar("losses/qf_loss", qf_loss.item() / qf.n, global_step)  # mean over critics
                     writer.add_scalar("losses/actor_loss", pi_loss.item(), global_step)
                     writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
 

@@ -388,7 +388,7 @@ def train(args: Args) -> None:
                     writer.add_scalar("losses/qf2_values", qf_values[1].mean().item(), global_step)
                     writer.add_scalar("losses/qf1_loss", qf_losses[0].item(), global_step)
                     writer.add_scalar("losses/qf2_loss", qf_losses[1].item(), global_step)
-                    writer.add_scalar("losses/qf_loss", qf_loss.item() / 2.0, global_step)
+                    writer.add_scalar("losses/qf_loss", qf_loss.item() / qf.n, global_step)  # mean over critics
                     writer.add_scalar("losses/actor_loss", pi_loss.item(), global_step)
                     writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
 

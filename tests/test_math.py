@@ -163,3 +163,63 @@ def test_vector_env_transitions_are_the_real_ones(name, env_id, steps):
     np.testing.assert_allclose(rb.rewards.numpy(), r, rtol=1e-6, atol=1e-6)
     assert (rb.terminations.numpy() == term).all() and (rb.truncations.numpy() == trunc).all()
     envs.close()
+
+
+def test_td3_target_noise_stays_within_noise_clip():
+    import td3
+
+    torch.manual_seed(0)
+    scale = torch.tensor([1.0, 2.0, 0.5])
+    noise = td3.target_policy_noise(torch.zeros(100_000, 3), policy_noise=1.0, noise_clip=0.5, action_scale=scale)
+    assert (noise.abs() <= 0.5 * scale + 1e-6).all()
+    assert (noise.abs().amax(0) >= 0.5 * scale - 1e-6).all()  # σ = 1 ≫ c = 0.5: the clip really bites
+    assert noise.std(0).gt(0.3 * scale).all()  # and it is noise, not a constant
+
+
+class ConstantActor(torch.nn.Module):
+    """μ(s) = 0.9 in every dimension, on actions bounded to [-1, 1]."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("action_scale", torch.ones(1))
+        self.register_buffer("action_bias", torch.zeros(1))
+
+    def forward(self, obs):
+        return torch.full((len(obs), 1), 0.9)
+
+    def clip(self, actions):
+        return actions.clamp(-1.0, 1.0)
+
+
+def test_td3_critic_target_takes_the_min_and_cuts_at_termination():
+    import td3
+
+    data = hand_made_batch(td3)
+    next_q = torch.tensor([[3.0, 4.0, -1.0], [5.0, 1.0, -2.0]])
+    seen = []
+    qf_target = lambda s, a: (seen.append(a), next_q)[1]
+    qf = lambda s, a: torch.zeros(2, 3)
+    _, _, y = td3.critic_loss(data, ConstantActor(), qf, qf_target, gamma=0.5, policy_noise=0.0, noise_clip=0.5)
+    # y = r + γ(1 − d) min_i Q_θ'i(s', ã')
+    torch.testing.assert_close(y, torch.tensor([1.0 + 0.5 * 3.0, 2.0, 3.0 + 0.5 * -2.0]))
+    # with σ large, the smoothed target action ã' = clip(μ'(s') + ε, −1, 1) stays in bounds and moves
+    td3.critic_loss(data, ConstantActor(), qf, qf_target, gamma=0.5, policy_noise=5.0, noise_clip=0.5)
+    assert seen[-1].abs().max() <= 1.0 and seen[-1].min() >= 0.4 and (seen[-1] != 0.9).any()
+
+
+def test_ddpg_critic_target_uses_its_one_target_critic():
+    import ddpg
+
+    data = hand_made_batch(ddpg)
+    qf_target = lambda s, a: torch.tensor([[3.0, 4.0, -1.0]]) + a.T  # Q'(s', μ'(s')) with μ'(s') = 0.9
+    _, _, y = ddpg.critic_loss(data, ConstantActor(), lambda s, a: torch.zeros(1, 3), qf_target, gamma=0.5)
+    # y = r + γ(1 − d) Q'(s', μ'(s')): no min, no smoothing noise
+    torch.testing.assert_close(y, torch.tensor([1.0 + 0.5 * 3.9, 2.0, 3.0 + 0.5 * -0.1]))
+
+
+@pytest.mark.parametrize("min_q,expected", [(False, -1.0), (True, 2.0)])
+def test_td3_actor_on_q1_or_on_the_min(min_q, expected):
+    import td3
+
+    qf = lambda s, a: torch.stack([torch.full((4,), 1.0), torch.full((4,), -2.0)])
+    assert td3.actor_loss(torch.zeros(4, 1), ConstantActor(), qf, min_q).item() == expected
