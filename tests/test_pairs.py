@@ -6,7 +6,10 @@ import pytest
 from conftest import ROOT
 
 # (first, second, the most changed lines — removed plus added — the pair may show)
-PAIRS = [("sac_continuous", "sac_no_reparam", 60)]
+PAIRS = [
+    ("sac_continuous", "sac_no_reparam", 60),  # docstring, baseline flags, the actor-update block
+    ("ddpg", "td3", 130),  # docstring, flags, twin critics + min, target smoothing, the delay block
+]
 
 
 def changed_lines(a: str, b: str) -> int:
