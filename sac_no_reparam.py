@@ -9,6 +9,7 @@ that the baseline matters). Read beside notes 003; everything else follows notes
 
 Run:  python sac_no_reparam.py --env-id Hopper-v4          (--help lists every flag)
 """
+import ctypes
 import math
 import os
 import random
@@ -265,6 +266,20 @@ def real_next_obs(next_obs: np.ndarray, infos: dict) -> np.ndarray:
     return real
 
 
+
+try:  # glibc's malloc_trim; absent off Linux/glibc, where release_freed_memory does nothing
+    _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+except (OSError, AttributeError):
+    _malloc_trim = None
+
+
+def release_freed_memory() -> None:
+    """Hands the heap pages freed by the updates back to the OS. glibc keeps freed activation
+    buffers in its heap, and with some allocation patterns (td3.py on Pendulum-v1: +200 KB per
+    step, 7 GB after 15k steps) the heap fragments and grows without bound; trimming stops that."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
 # ---------------------------------------------------------------------------------------------
 # Losses (notes 000 PART2), as pure functions the tests import
 # ---------------------------------------------------------------------------------------------
@@ -442,6 +457,7 @@ def train(args: Args) -> None:
                     if args.autotune:
                         writer.add_scalar("losses/alpha_loss", a_loss.item(), global_step)
                     writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
+                    release_freed_memory()
 
             # h. an episode ended: the vector env has already reset it, so only log its return
             if "_episode" in infos:
