@@ -380,7 +380,8 @@ def train(args: Args) -> None:
     qf_target.requires_grad_(False)  # targets move only by the soft update
     qf_params, qf_target_params = list(qf.parameters()), list(qf_target.parameters())
     q_optimizer = torch.optim.Adam(qf_params, lr=args.q_lr, fused=True)
-    actor_optimizer = torch.optim.Adam(actor.parameters(), lr=args.policy_lr, fused=True)
+    actor_params = list(actor.parameters())
+    actor_optimizer = torch.optim.Adam(actor_params, lr=args.policy_lr, fused=True)
     target_entropy = -float(act_dim)
     log_alpha = torch.tensor(math.log(args.alpha), device=device, requires_grad=args.autotune)
     alpha = log_alpha.detach().exp()
@@ -432,7 +433,7 @@ def train(args: Args) -> None:
                     for _ in range(args.policy_frequency):
                         pi_loss, log_pi = actor_loss(data.obs, actor, qf, alpha, args.actor_samples, args.baseline)
                         actor_optimizer.zero_grad()
-                        pi_loss.backward(inputs=list(actor.parameters()))  # θ only: no critic gradients
+                        pi_loss.backward(inputs=actor_params)  # θ only: no critic gradients
                         actor_optimizer.step()
 
                         if args.autotune:
