@@ -104,6 +104,7 @@ def make_envs(args: Args) -> gym.vector.VectorEnv:
         sys.exit(f"error: {args.exp_name}.py needs finite action bounds to squash into; {args.env_id} has {space}")
     if not isinstance(envs.single_observation_space, gym.spaces.Box) or len(envs.single_observation_space.shape) != 1:
         sys.exit(f"error: {args.exp_name}.py needs a flat Box observation space; {args.env_id} has {envs.single_observation_space}")
+    envs.action_space.seed(args.seed)  # the random actions (before learning_starts) are reproducible too
     return gym.wrappers.vector.RecordEpisodeStatistics(envs)
 
 

@@ -1,13 +1,15 @@
 """Training-phase speed of our scripts against stable-baselines3 with the same hyperparameters.
 
-Each run is a fresh subprocess on the CPU with torch limited to --threads threads: --learning-starts
-steps of random actions, then --steps steps with one gradient update each. The figure is that of
-the training phase only (steps after learning_starts per second of wall time, updates included):
-our scripts print it as "training-phase SPS: ..."; for SB3 this file runs itself as a worker that
-times the same phase with a callback and prints the same line. Implementations run round-robin,
---repeats times, and the table shows the median of each.
+Each run is a fresh subprocess on the CPU with torch limited to --threads threads. Off-policy
+algorithms: --learning-starts steps of random actions, then --steps steps of training (one gradient
+update per step for the actor-critics; one per 10 steps for DQN, its CartPole default), and the
+figure is that of the training phase only (steps after learning_starts per second of wall time,
+updates included). On-policy algorithms (PPO, A2C): --steps steps, all of them timed, rollouts and
+updates. Our scripts print the figure as "training-phase SPS: ..."; for SB3 this file runs itself as
+a worker that times the same phase with a callback and prints the same line. Implementations run
+round-robin, --repeats times, and the table shows the median of each.
 
-Run:  python benchmarks/speed.py --algos sac td3 --steps 2000 --repeats 3 --json speed.json
+Run:  python benchmarks/speed.py --algos sac td3 dqn ppo a2c --repeats 3 --json speed.json
 """
 import argparse
 import json
@@ -19,13 +21,26 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
-ALGOS = {  # our algorithm: (our script, the SB3 algorithm it is compared with)
-    "sac": ("sac_continuous.py", "SAC"),
-    "sac_no_reparam": ("sac_no_reparam.py", "SAC"),
-    "td3": ("td3.py", "TD3"),
-    "ddpg": ("ddpg.py", "DDPG"),
+class Algo(NamedTuple):
+    script: str  # our script
+    sb3: str  # the SB3 algorithm it is compared with
+    env_id: str  # the environment of the comparison (--env-id overrides it)
+    steps: int  # timed training steps (--steps overrides it): enough for a stable figure
+    flags: tuple = ()  # flags of our script that match SB3's defaults used here
+    on_policy: bool = False  # no --learning-starts: every step of the run is timed
+
+
+ALGOS = {
+    "sac": Algo("sac_continuous.py", "SAC", "Hopper-v4", 2000),
+    "sac_no_reparam": Algo("sac_no_reparam.py", "SAC", "Hopper-v4", 2000),
+    "td3": Algo("td3.py", "TD3", "Hopper-v4", 2000),
+    "ddpg": Algo("ddpg.py", "DDPG", "Hopper-v4", 2000),
+    "dqn": Algo("dqn.py", "DQN", "CartPole-v1", 20000, ("--loss", "huber")),  # SB3's DQN: Huber loss
+    "ppo": Algo("ppo.py", "PPO", "Hopper-v4", 20480, on_policy=True),  # 10 rollouts of 2048 steps
+    "a2c": Algo("a2c.py", "A2C", "CartPole-v1", 50000, on_policy=True),
 }
 SPS_LINE = re.compile(r"training-phase SPS: ([0-9.eE+-]+)")
 POLICY_LR, Q_LR = 3e-4, 1e-3  # our scripts' learning rates (SAC: log α uses Q_LR, TD3/DDPG: both 3e-4)
@@ -33,17 +48,17 @@ POLICY_LR, Q_LR = 3e-4, 1e-3  # our scripts' learning rates (SAC: log α uses Q_
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--env-id", default="Hopper-v4")
-    p.add_argument("--steps", type=int, default=2000, help="timed training steps after --learning-starts")
+    p.add_argument("--env-id", help="the environment of every algorithm (default: each its own, see ALGOS)")
+    p.add_argument("--steps", type=int, help="timed training steps after --learning-starts (default: see ALGOS)")
     p.add_argument("--learning-starts", type=int, default=1000, help="untimed steps of random actions first")
     p.add_argument("--repeats", type=int, default=3, help="runs of each implementation (median reported)")
     p.add_argument("--algos", nargs="+", choices=list(ALGOS), default=list(ALGOS))
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads of every run")
     p.add_argument("--seed", type=int, default=1, help="seed of the first repeat (repeat r uses seed + r)")
     p.add_argument("--json", type=Path, help="also write the results to this file")
-    p.add_argument("--sb3-worker", choices=sorted({sb3 for _, sb3 in ALGOS.values()}), help=argparse.SUPPRESS)
+    p.add_argument("--sb3-worker", choices=sorted({a.sb3 for a in ALGOS.values()}), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.steps <= 0 or args.learning_starts < 1 or args.repeats <= 0 or args.threads <= 0:
+    if (args.steps is not None and args.steps <= 0) or args.learning_starts < 1 or args.repeats <= 0 or args.threads <= 0:
         p.error("need --steps > 0, --learning-starts >= 1, --repeats > 0, --threads > 0")
     return args
 
@@ -52,10 +67,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 # SB3 worker: one SB3 run in this process (started by run() below with --sb3-worker NAME)
 # ---------------------------------------------------------------------------------------------
 def build_sb3(name: str, env_id: str, learning_starts: int, seed: int):
-    """SB3's `name` with our scripts' hyperparameters."""
+    """SB3's `name` with our scripts' hyperparameters (DQN: its gradient clipping at norm 10 stays on)."""
     import gymnasium as gym
     import numpy as np
-    from stable_baselines3 import DDPG, SAC, TD3
+    from stable_baselines3 import DDPG, DQN, SAC, TD3
     from stable_baselines3.common.noise import NormalActionNoise
     from stable_baselines3.common.utils import update_learning_rate
 
@@ -67,7 +82,15 @@ def build_sb3(name: str, env_id: str, learning_starts: int, seed: int):
                                   (self.ent_coef_optimizer, Q_LR)):
                 update_learning_rate(optimizer, lr)
 
+    if name in ("PPO", "A2C"):
+        return build_sb3_on_policy(name, env_id, seed)
     env = gym.make(env_id)
+    if name == "DQN":  # our dqn.py's defaults (CleanRL's): 120-84 MLP, hard target copy every 500 steps
+        return DQN("MlpPolicy", env, learning_rate=2.5e-4, buffer_size=10_000, batch_size=128, gamma=0.99,
+                   tau=1.0, target_update_interval=500, train_freq=10, gradient_steps=1,
+                   exploration_fraction=0.5, exploration_initial_eps=1.0, exploration_final_eps=0.05,
+                   learning_starts=learning_starts, policy_kwargs=dict(net_arch=[120, 84]), device="cpu",
+                   seed=seed, verbose=0)
     act_dim = env.action_space.shape[0]
     noise = NormalActionNoise(np.zeros(act_dim), 0.1 * np.ones(act_dim))  # in SB3's [-1, 1] action units
     table = {
@@ -81,24 +104,46 @@ def build_sb3(name: str, env_id: str, learning_starts: int, seed: int):
                policy_kwargs=dict(net_arch=[256, 256]), device="cpu", seed=seed, verbose=0, **kwargs)
 
 
+def build_sb3_on_policy(name: str, env_id: str, seed: int):
+    """SB3's PPO with our ppo.py's Box defaults (CleanRL's, observation and reward normalisation
+    included), or SB3's A2C with our a2c.py's Discrete defaults (8 envs)."""
+    import torch.nn as nn
+    from stable_baselines3 import A2C, PPO
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    nets = dict(net_arch=dict(pi=[64, 64], vf=[64, 64]), activation_fn=nn.Tanh)  # two 64-64 tanh MLPs, as ours
+    if name == "PPO":
+        envs = VecNormalize(make_vec_env(env_id, n_envs=1, seed=seed), gamma=0.99, clip_obs=10.0, clip_reward=10.0)
+        return PPO("MlpPolicy", envs, learning_rate=3e-4, n_steps=2048, batch_size=64, n_epochs=10, gamma=0.99,
+                   gae_lambda=0.95, clip_range=0.2, clip_range_vf=0.2, ent_coef=0.0, vf_coef=0.5, max_grad_norm=0.5,
+                   policy_kwargs=nets, device="cpu", seed=seed, verbose=0)
+    envs = make_vec_env(env_id, n_envs=8, seed=seed)
+    return A2C("MlpPolicy", envs, learning_rate=7e-4, n_steps=5, gamma=0.99, gae_lambda=1.0, ent_coef=0.0, vf_coef=0.5,
+               max_grad_norm=0.5, use_rms_prop=True, rms_prop_eps=1e-5, normalize_advantage=False,
+               policy_kwargs=nets, device="cpu", seed=seed, verbose=0)
+
+
 def sb3_worker(args: argparse.Namespace) -> None:
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
 
     torch.set_num_threads(args.threads)
-    model = build_sb3(args.sb3_worker, args.env_id, args.learning_starts, args.seed)
+    on_policy = args.sb3_worker in ("PPO", "A2C")
+    learning_starts = 0 if on_policy else args.learning_starts  # on-policy: every step is timed
+    model = build_sb3(args.sb3_worker, args.env_id, learning_starts, args.seed)
 
     class PhaseStart(BaseCallback):
         """Notes (time, step) at the first step past learning_starts, before its first update."""
         start = None
 
         def _on_step(self) -> bool:
-            if self.start is None and self.num_timesteps > args.learning_starts:
+            if self.start is None and self.num_timesteps > learning_starts:
                 self.start = (time.time(), self.num_timesteps)
             return True
 
     timer = PhaseStart()
-    model.learn(total_timesteps=args.learning_starts + args.steps, callback=timer)
+    model.learn(total_timesteps=learning_starts + args.steps, callback=timer)
     sps = (model.num_timesteps - timer.start[1]) / (time.time() - timer.start[0])
     print(f"training-phase SPS: {sps:.1f} (steps after learning_starts per second)")
 
@@ -106,18 +151,34 @@ def sb3_worker(args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------------------------------
 # Driver
 # ---------------------------------------------------------------------------------------------
-def command(impl: tuple[str, str], args: argparse.Namespace, seed: int) -> list[str]:
-    """The command line of one run of impl = ("ours", algo) or ("sb3", SB3 name)."""
-    kind, name = impl
-    common = ["--env-id", args.env_id, "--learning-starts", str(args.learning_starts), "--seed", str(seed)]
-    if kind == "ours":
-        return [sys.executable, str(ROOT / ALGOS[name][0]), *common,
-                "--total-timesteps", str(args.learning_starts + args.steps), "--no-cuda"]
-    return [sys.executable, str(Path(__file__).resolve()), "--sb3-worker", name, *common,
-            "--steps", str(args.steps), "--threads", str(args.threads)]
+class Impl(NamedTuple):
+    kind: str  # "ours" or "sb3"
+    name: str  # our algorithm (a key of ALGOS) or the SB3 algorithm's name
+    env_id: str
+    steps: int
 
 
-def run(impl: tuple[str, str], args: argparse.Namespace, seed: int, workdir: str) -> float | None:
+def impls_of(algo: str, args: argparse.Namespace) -> tuple[Impl, Impl]:
+    """Our run of `algo` and the SB3 run it is compared with, on the same env for the same steps."""
+    a = ALGOS[algo]
+    env_id, steps = args.env_id or a.env_id, args.steps or a.steps
+    return Impl("ours", algo, env_id, steps), Impl("sb3", a.sb3, env_id, steps)
+
+
+def command(impl: Impl, args: argparse.Namespace, seed: int) -> list[str]:
+    """The command line of one run."""
+    if impl.kind == "sb3":
+        return [sys.executable, str(Path(__file__).resolve()), "--sb3-worker", impl.name, "--env-id", impl.env_id,
+                "--learning-starts", str(args.learning_starts), "--seed", str(seed), "--steps", str(impl.steps),
+                "--threads", str(args.threads)]
+    algo = ALGOS[impl.name]
+    warmup = [] if algo.on_policy else ["--learning-starts", str(args.learning_starts)]
+    total = impl.steps if algo.on_policy else args.learning_starts + impl.steps
+    return [sys.executable, str(ROOT / algo.script), "--env-id", impl.env_id, "--seed", str(seed), *warmup,
+            *algo.flags, "--total-timesteps", str(total), "--no-cuda"]
+
+
+def run(impl: Impl, args: argparse.Namespace, seed: int, workdir: str) -> float | None:
     """One subprocess run in workdir (where our scripts write runs/); its training-phase SPS or None."""
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
                CUDA_VISIBLE_DEVICES="")
@@ -125,7 +186,7 @@ def run(impl: tuple[str, str], args: argparse.Namespace, seed: int, workdir: str
     match = SPS_LINE.search(proc.stdout)
     if proc.returncode != 0 or match is None:
         tail = "\n    ".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
-        print(f"  {impl[0]} {impl[1]} failed (exit code {proc.returncode}):\n    {tail}", flush=True)
+        print(f"  {impl.kind} {impl.name} failed (exit code {proc.returncode}):\n    {tail}", flush=True)
         return None
     return float(match.group(1))
 
@@ -142,15 +203,15 @@ def main() -> None:
 
     algos = []
     for algo in args.algos:
-        if (ROOT / ALGOS[algo][0]).exists():
+        if (ROOT / ALGOS[algo].script).exists():
             algos.append(algo)
         else:
-            print(f"skipping {algo}: {ROOT / ALGOS[algo][0]} does not exist")
+            print(f"skipping {algo}: {ROOT / ALGOS[algo].script} does not exist")
     # each of our scripts followed by its SB3 counterpart, each run once (sac_no_reparam reuses SB3's SAC)
-    impls = list(dict.fromkeys(impl for a in algos for impl in (("ours", a), ("sb3", ALGOS[a][1]))))
+    impls = list(dict.fromkeys(impl for a in algos for impl in impls_of(a, args)))
     sps = {impl: [] for impl in impls}
-    print(f"{args.env_id}: {args.learning_starts} random steps, then {args.steps} timed training steps; "
-          f"{args.threads} torch threads on CPU; {args.repeats} round-robin repeats of {len(impls)} runs")
+    print(f"{args.learning_starts} random steps, then the timed training steps; {args.threads} torch threads "
+          f"on CPU; {args.repeats} round-robin repeats of {len(impls)} runs")
     load_before = os.getloadavg()[0]
     print(f"load average before: {load_before:.2f} on {os.cpu_count()} CPUs (other work on the CPUs skews the figures)")
     with tempfile.TemporaryDirectory(prefix="speed-") as workdir:
@@ -158,17 +219,19 @@ def main() -> None:
             for impl in impls:
                 sps[impl].append(run(impl, args, args.seed + r, workdir))
                 value = "failed" if sps[impl][-1] is None else f"{sps[impl][-1]:.1f} SPS"
-                print(f"[repeat {r + 1}/{args.repeats}] {impl[0]:4} {impl[1]:15} {value}", flush=True)
+                print(f"[repeat {r + 1}/{args.repeats}] {impl.kind:4} {impl.name:15} {impl.env_id:12} "
+                      f"{impl.steps:6} steps: {value}", flush=True)
 
     rows = []
     for algo in algos:
-        ours, sb3 = median(sps[("ours", algo)]), median(sps[("sb3", ALGOS[algo][1])])
-        rows.append(dict(algo=algo, ours_sps=ours, sb3_algo=ALGOS[algo][1], sb3_sps=sb3,
-                         ratio=ours / sb3 if ours and sb3 else None))
+        ours_impl, sb3_impl = impls_of(algo, args)
+        ours, sb3 = median(sps[ours_impl]), median(sps[sb3_impl])
+        rows.append(dict(algo=algo, env_id=ours_impl.env_id, steps=ours_impl.steps, ours_sps=ours, sb3_algo=ALGOS[algo].sb3,
+                         sb3_sps=sb3, ratio=ours / sb3 if ours and sb3 else None))
     fmt = lambda x, spec: "-" if x is None else format(x, spec)  # noqa: E731
-    print(f"\n{'algorithm':16} {'ours SPS':>9} {'SB3':>5} {'SB3 SPS':>9} {'ours/SB3':>9}")
+    print(f"\n{'algorithm':16} {'env':12} {'ours SPS':>9} {'SB3':>5} {'SB3 SPS':>9} {'ours/SB3':>9}")
     for row in rows:
-        print(f"{row['algo']:16} {fmt(row['ours_sps'], '9.1f')} {row['sb3_algo']:>5} "
+        print(f"{row['algo']:16} {row['env_id']:12} {fmt(row['ours_sps'], '9.1f')} {row['sb3_algo']:>5} "
               f"{fmt(row['sb3_sps'], '9.1f')} {fmt(row['ratio'], '9.2f')}")
     load_after = os.getloadavg()[0]
     print(f"(median of {args.repeats} runs each; load average after: {load_after:.2f})")
@@ -177,11 +240,11 @@ def main() -> None:
         import stable_baselines3
         import torch
 
-        result = dict(env_id=args.env_id, steps=args.steps, learning_starts=args.learning_starts,
+        result = dict(learning_starts=args.learning_starts,
                       repeats=args.repeats, threads=args.threads, seed=args.seed, command=sys.argv,
                       cpus=os.cpu_count(), load_average_before=load_before, load_average_after=load_after,
                       versions=dict(torch=torch.__version__, stable_baselines3=stable_baselines3.__version__),
-                      rows=rows, runs=[dict(impl=f"{kind}:{name}", sps=v) for (kind, name), v in sps.items()])
+                      rows=rows, runs=[dict(impl=f"{i.kind}:{i.name}", env_id=i.env_id, sps=v) for i, v in sps.items()])
         args.json.write_text(json.dumps(result, indent=2) + "\n")
         print(f"results written to {args.json}")
 

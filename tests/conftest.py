@@ -9,6 +9,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTINUOUS = ["sac_continuous", "sac_no_reparam", "td3", "ddpg"]
+DISCRETE = ["dqn", "ddqn"]
+OFF_POLICY = CONTINUOUS + DISCRETE
+ON_POLICY = ["ppo", "a2c"]  # both action spaces
+SCRIPTS = OFF_POLICY + ON_POLICY
+
+
+def quick_env(script: str) -> str:
+    """A cheap environment the script accepts, for runs that only exercise the command line."""
+    return "Pendulum-v1" if script in CONTINUOUS else "CartPole-v1"
 
 
 def script_env(extra: dict | None = None) -> dict:

@@ -1,15 +1,36 @@
-"""Each script learns Pendulum-v1 within 20k steps: mean of its last 10 episodes >= -300.
+"""Each script learns: a fixed budget, a fixed seed, a threshold on the mean of its last 10 episodes.
 
-A random policy scores about -1200 on Pendulum-v1 and a solved one about -150. Every script runs
-with its default hyperparameters except --learning-starts 1000 (the defaults wait 5k or 25k steps,
-sized for MuJoCo). Seed 1 is the one tested; the multi-seed figures are in the README.
+The thresholds are the issues' targets; the figures over several seeds are in the README, so that
+a reader can see how much margin seed 1 has.
 """
 import numpy as np
 import pytest
 
 from conftest import CONTINUOUS, read_scalars, run_dirs, run_script
 
+# Pendulum-v1: random policy about −1200, solved about −150. Every actor-critic runs with its
+# default hyperparameters except --learning-starts 1000 (the defaults wait 5k or 25k steps, sized for MuJoCo).
 PENDULUM = ["--env-id", "Pendulum-v1", "--total-timesteps", "20000", "--learning-starts", "1000", "--seed", "1"]
+
+# CartPole-v1 within 60k steps. CleanRL's defaults, scaled down, do not get there (exploration over half
+# the run, 10k steps before learning); these are RL-Zoo's tuned DQN settings for CartPole mapped onto
+# these scripts' flags (RL-Zoo trains 128 gradient steps every 256 env steps and syncs the target once
+# per burst; here one gradient step every 2 steps and a target copy every 256), with its lr 2.3e-3
+# lowered to 1e-3, which was steadier over seeds 1–3 (README, "DQN and DDQN on CartPole-v1").
+DQN_CARTPOLE = ["--env-id", "CartPole-v1", "--total-timesteps", "60000", "--learning-starts", "1000",
+                "--learning-rate", "1e-3", "--batch-size", "64", "--buffer-size", "100000", "--train-frequency", "2",
+                "--target-network-frequency", "256", "--exploration-fraction", "0.16", "--end-e", "0.04", "--seed", "1"]
+
+# PPO on CartPole-v1 within 100k steps: RL-Zoo's tuned PPO settings for CartPole (8 envs × 32 steps,
+# 20 epochs of one 256-sample minibatch, γ 0.98, λ 0.8, no entropy bonus, lr 1e-3 annealed to 0).
+PPO_CARTPOLE = ["--env-id", "CartPole-v1", "--total-timesteps", "100000", "--num-envs", "8", "--num-steps", "32",
+                "--num-minibatches", "1", "--update-epochs", "20", "--gamma", "0.98", "--gae-lambda", "0.8",
+                "--ent-coef", "0.0", "--learning-rate", "1e-3", "--seed", "1"]
+
+
+def last_returns(workdir, n=10):
+    returns = [value for _, value in read_scalars(run_dirs(workdir)[0])["charts/episodic_return"]]
+    return returns, float(np.mean(returns[-n:]))
 
 
 @pytest.mark.learning
@@ -17,6 +38,42 @@ PENDULUM = ["--env-id", "Pendulum-v1", "--total-timesteps", "20000", "--learning
 def test_learns_pendulum_in_20k_steps(script, workdir):
     proc = run_script(script, *PENDULUM, cwd=workdir, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    returns = [value for _, value in read_scalars(run_dirs(workdir)[0])["charts/episodic_return"]]
+    returns, mean = last_returns(workdir)
     assert len(returns) == 100  # 20k steps of 200-step episodes
-    assert np.mean(returns[-10:]) >= -300, f"last 10 episodes: {np.round(returns[-10:])}"
+    assert mean >= -300, f"last 10 episodes: {np.round(returns[-10:])}"
+
+
+@pytest.mark.learning
+@pytest.mark.parametrize("script", ["dqn", "ddqn"])
+def test_learns_cartpole_in_60k_steps(script, workdir):
+    proc = run_script(script, *DQN_CARTPOLE, cwd=workdir, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    returns, mean = last_returns(workdir)
+    assert mean >= 400, f"last 10 episodes: {np.round(returns[-10:])}"
+
+
+@pytest.mark.learning
+def test_ppo_learns_cartpole_in_100k_steps(workdir):
+    proc = run_script("ppo", *PPO_CARTPOLE, cwd=workdir, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    returns, mean = last_returns(workdir)
+    assert mean >= 400, f"last 10 episodes: {np.round(returns[-10:])}"
+
+
+@pytest.mark.learning
+def test_a2c_learns_cartpole_in_200k_steps_with_its_defaults(workdir):
+    proc = run_script("a2c", "--env-id", "CartPole-v1", "--total-timesteps", "200000", "--seed", "1", cwd=workdir, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    returns, mean = last_returns(workdir)
+    assert mean >= 300, f"last 10 episodes: {np.round(returns[-10:])}"
+
+
+@pytest.mark.learning
+def test_ppo_improves_on_pendulum_in_200k_steps_with_its_defaults(workdir):
+    """Pendulum ends every episode by truncation at 200 steps: the case a truncation-as-termination
+    PPO gets wrong. A uniformly random policy scores about −1200 here."""
+    proc = run_script("ppo", "--env-id", "Pendulum-v1", "--total-timesteps", "200000", "--seed", "1", cwd=workdir, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    returns, mean = last_returns(workdir)
+    assert len(returns) == 1000
+    assert mean >= -1000, f"last 10 episodes: {np.round(returns[-10:])}"

@@ -8,7 +8,7 @@ import torch
 
 import sac_continuous
 import sac_no_reparam
-from conftest import CONTINUOUS
+from conftest import CONTINUOUS, DISCRETE, OFF_POLICY
 
 SAC = [sac_continuous, sac_no_reparam]
 
@@ -116,20 +116,32 @@ def test_reinforce_gradient_matches_the_reparameterised_gradient():
     assert (wrong - reparam).norm() / reparam.norm() > 0.1
 
 
-@pytest.mark.parametrize("name", CONTINUOUS)
-def test_buffer_keeps_terminated_and_truncated_apart(name):
+def replay_buffer(name: str, size: int, obs_dim: int, act_dim: int):
+    """The script's own buffer on the CPU (the discrete scripts' store one action index per step)."""
     module = __import__(name)
-    rb = module.ReplayBuffer(8, obs_dim=2, act_dim=1, device=torch.device("cpu"))
-    rb.add(np.zeros((3, 2)), np.zeros((3, 1)), np.zeros(3), np.ones((3, 2)),
+    if name in DISCRETE:
+        return module.ReplayBuffer(size, obs_dim, torch.device("cpu"))
+    return module.ReplayBuffer(size, obs_dim, act_dim, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("name", OFF_POLICY)
+def test_buffer_keeps_terminated_and_truncated_apart(name):
+    rb = replay_buffer(name, 8, obs_dim=2, act_dim=1)
+    actions = np.zeros(3, dtype=np.int64) if name in DISCRETE else np.zeros((3, 1))
+    rb.add(np.zeros((3, 2)), actions, np.zeros(3), np.ones((3, 2)),
            np.array([True, False, False]), np.array([False, True, False]))
-    assert rb.terminations[:3].tolist() == [1.0, 0.0, 0.0]
-    assert rb.truncations[:3].tolist() == [0.0, 1.0, 0.0]
+    assert list(rb.terminations[:3]) == [1.0, 0.0, 0.0]
+    assert list(rb.truncations[:3]) == [0.0, 1.0, 0.0]
     data = rb.sample(64)
     assert set(zip(data.terminations.tolist(), data.truncations.tolist())) == {(1.0, 0.0), (0.0, 1.0), (0.0, 0.0)}
 
 
-@pytest.mark.parametrize("env_id,steps", [("Pendulum-v1", 450), ("Hopper-v4", 300)])
-@pytest.mark.parametrize("name", CONTINUOUS)
+# Pendulum and MountainCar (random actions) end by truncation, Hopper and CartPole by termination
+TRANSITION_CASES = [(name, env_id, steps) for name in CONTINUOUS for env_id, steps in (("Pendulum-v1", 450), ("Hopper-v4", 300))] + \
+                   [(name, env_id, steps) for name in DISCRETE for env_id, steps in (("MountainCar-v0", 450), ("CartPole-v1", 300))]
+
+
+@pytest.mark.parametrize("name,env_id,steps", TRANSITION_CASES)
 def test_vector_env_transitions_are_the_real_ones(name, env_id, steps):
     """Against single environments stepped by hand: every stored (s, s', terminated, truncated) is the
     real transition, the final observation of an episode is its s' (never the reset observation),
@@ -141,8 +153,8 @@ def test_vector_env_transitions_are_the_real_ones(name, env_id, steps):
     refs = [gym.make(env_id) for _ in range(args.num_envs)]
     ref_obs = [ref.reset(seed=args.seed + i)[0] for i, ref in enumerate(refs)]
     obs, _ = envs.reset(seed=args.seed)
-    rb = module.ReplayBuffer(steps * args.num_envs, envs.single_observation_space.shape[0],
-                             envs.single_action_space.shape[0], torch.device("cpu"))
+    rb = replay_buffer(name, steps * args.num_envs, envs.single_observation_space.shape[0],
+                       envs.single_action_space.shape[0] if name in CONTINUOUS else 1)
     expected, ends = [], {"terminated": 0, "truncated": 0}
     for _ in range(steps):
         actions = envs.action_space.sample()
@@ -156,12 +168,12 @@ def test_vector_env_transitions_are_the_real_ones(name, env_id, steps):
             ends["terminated"] += term
             ends["truncated"] += trunc
             ref_obs[i] = ref.reset()[0] if term or trunc else s2
-    assert ends["terminated"] + ends["truncated"] >= 2 and (ends["terminated"] > 0 or env_id == "Pendulum-v1")
+    assert ends["terminated"] + ends["truncated"] >= 2 and (ends["terminated"] > 0) == (env_id in ("Hopper-v4", "CartPole-v1"))
     s, s2, r, term, trunc = (np.array(x, dtype=np.float32) for x in zip(*expected))
-    np.testing.assert_allclose(rb.obs.numpy(), s, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(rb.next_obs.numpy(), s2, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(rb.rewards.numpy(), r, rtol=1e-6, atol=1e-6)
-    assert (rb.terminations.numpy() == term).all() and (rb.truncations.numpy() == trunc).all()
+    np.testing.assert_allclose(np.asarray(rb.obs), s, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(rb.next_obs), s2, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(rb.rewards), r, rtol=1e-6, atol=1e-6)
+    assert (np.asarray(rb.terminations) == term).all() and (np.asarray(rb.truncations) == trunc).all()
     envs.close()
 
 

@@ -9,6 +9,7 @@ from conftest import ROOT
 PAIRS = [
     ("sac_continuous", "sac_no_reparam", 60),  # docstring, baseline flags, the actor-update block
     ("ddpg", "td3", 130),  # docstring, flags, twin critics + min, target smoothing, the delay block
+    ("dqn", "ddqn", 25),  # docstring, the target computation
 ]
 
 

@@ -6,61 +6,89 @@ import time
 
 import pytest
 
-from conftest import CONTINUOUS, read_scalars, run_dirs, run_script, script_command, script_env
+from conftest import (CONTINUOUS, DISCRETE, OFF_POLICY, ON_POLICY, SCRIPTS, quick_env, read_scalars, run_dirs,
+                      run_script, script_command, script_env)
 
-# learning_starts well below total_timesteps, so that ~200 gradient steps run
-SHORT = ["--total-timesteps", "300", "--learning-starts", "100", "--batch-size", "64", "--buffer-size", "1000"]
+# A few hundred steps with gradient steps in them. Off-policy: learning_starts well below
+# total_timesteps, so that ~200 gradient steps run. PPO: rollouts of 64 steps per env, so that one
+# or more updates run; A2C: 1000 steps, so that its every-20th-update logging happens.
+OFF_POLICY_SHORT = ["--total-timesteps", "300", "--learning-starts", "100", "--batch-size", "64", "--buffer-size", "1000"]
+SHORT = {**{s: OFF_POLICY_SHORT for s in OFF_POLICY},
+         "ppo": ["--total-timesteps", "512", "--num-steps", "64", "--num-minibatches", "2"],
+         "a2c": ["--total-timesteps", "1000"]}
+
+# tags logged only once gradient steps have run, or an episode has ended
+ON_POLICY_TAGS = ("losses/value_loss", "losses/policy_loss", "losses/entropy", "losses/approx_kl", "losses/clipfrac",
+                  "losses/explained_variance", "charts/learning_rate")
+TAGS = {**{s: ("losses/qf_loss", "losses/actor_loss") for s in CONTINUOUS},
+        **{s: ("losses/td_loss", "losses/q_values", "charts/q_overestimation") for s in DISCRETE},
+        **{s: ON_POLICY_TAGS for s in ON_POLICY}}
 
 
-def assert_trained(proc, cwd):
+def assert_trained(script, proc, cwd):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "training-phase SPS" in proc.stdout  # printed only when gradient steps ran
     (run,) = run_dirs(cwd)
     scalars = read_scalars(run)
-    for tag in ("losses/qf_loss", "losses/actor_loss", "charts/episodic_return"):
+    for tag in (*TAGS[script], "charts/episodic_return"):
         assert scalars.get(tag), f"{tag} was never logged"
     return run, scalars
 
 
-@pytest.mark.parametrize("env_id", ["Hopper-v4", "Pendulum-v1"])
-@pytest.mark.parametrize("script", CONTINUOUS)
+# CartPole ends by termination, Acrobot (random actions) by truncation at 500 steps; Hopper (random
+# actions) by termination, Pendulum by truncation at 200 steps
+ENVS = [(s, e) for s in CONTINUOUS for e in ("Hopper-v4", "Pendulum-v1")] + \
+       [(s, e) for s in DISCRETE for e in ("CartPole-v1", "Acrobot-v1")] + \
+       [(s, e) for s in ON_POLICY for e in ("CartPole-v1", "Hopper-v4", "Pendulum-v1")]
+
+
+@pytest.mark.parametrize("script,env_id", ENVS)
 def test_trains_a_few_hundred_steps(script, env_id, workdir):
-    assert_trained(run_script(script, "--env-id", env_id, *SHORT, cwd=workdir), workdir)
+    steps = ["--total-timesteps", "1100"] if env_id == "Acrobot-v1" else []  # past one 500-step episode
+    assert_trained(script, run_script(script, "--env-id", env_id, *SHORT[script], *steps, cwd=workdir), workdir)
 
 
-@pytest.mark.parametrize("script", CONTINUOUS)
+@pytest.mark.parametrize("script", SCRIPTS)
 def test_track_offline_wandb(script, workdir):
-    proc = run_script(script, "--env-id", "Pendulum-v1", *SHORT, "--track", cwd=workdir,
+    proc = run_script(script, "--env-id", quick_env(script), *SHORT[script], "--track", cwd=workdir,
                       env={"WANDB_MODE": "offline", "WANDB_DIR": str(workdir), "WANDB_SILENT": "true"})
-    assert_trained(proc, workdir)
+    assert_trained(script, proc, workdir)
     offline_runs = list((workdir / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(offline_runs) == 1 and offline_runs[0].stat().st_size > 0
 
 
-@pytest.mark.parametrize("script", CONTINUOUS)
-def test_save_model_then_evaluate_it_again(script, workdir):
-    proc = run_script(script, "--env-id", "Pendulum-v1", *SHORT, "--save-model", "--eval-episodes", "2", cwd=workdir)
-    run, scalars = assert_trained(proc, workdir)
+@pytest.mark.parametrize("script,env_id", [(s, quick_env(s)) for s in SCRIPTS] + [(s, "Pendulum-v1") for s in ON_POLICY])
+def test_save_model_then_evaluate_it_again(script, env_id, workdir):
+    proc = run_script(script, "--env-id", env_id, *SHORT[script], "--save-model", "--eval-episodes", "2", cwd=workdir)
+    run, scalars = assert_trained(script, proc, workdir)
     assert len(scalars["eval/episodic_return"]) == 2
     model = run / f"{script}.pt"
     assert model.is_file()
     again = run_script(script, "--eval-model", str(model), "--eval-episodes", "2", cwd=workdir)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "over 2 episodes" in again.stdout and "Pendulum-v1" in again.stdout
+    assert "over 2 episodes" in again.stdout and env_id in again.stdout
 
 
-BAD_INPUT = [
-    (["--env-id", "CartPole-v1"], "Box"),
-    (["--env-id", "NoSuchEnv-v0"], "--env-id"),
-    (["--total-timesteps", "0"], "--total-timesteps"),
-    (["--batch-size", "512", "--buffer-size", "100"], "--batch-size"),
-    (["--learning-starts", "5000", "--total-timesteps", "1000"], "--learning-starts"),
-    (["--eval-model", "no/such/model.pt"], "--eval-model"),
-]
+# (flags, a word the error line must contain), for every script of a family
+BAD_INPUT = {
+    "all": [(["--env-id", "NoSuchEnv-v0"], "--env-id"),
+            (["--total-timesteps", "0"], "--total-timesteps"),
+            (["--eval-model", "no/such/model.pt"], "--eval-model")],
+    "off-policy": [(["--batch-size", "512", "--buffer-size", "100"], "--batch-size"),
+                   (["--learning-starts", "5000", "--total-timesteps", "1000"], "--learning-starts")],
+    "continuous": [(["--env-id", "CartPole-v1"], "Box")],  # the action space they cannot handle
+    "discrete": [(["--env-id", "Pendulum-v1"], "Discrete")],
+    "on-policy": [(["--env-id", "Blackjack-v1"], "observation space"),  # a Tuple observation
+                  (["--total-timesteps", "30"], "--total-timesteps")],  # less than one rollout
+    "ppo": [(["--num-minibatches", "3"], "--num-minibatches")],  # does not divide 4 × 128
+}
+FAMILIES = {**{s: ("all", "off-policy", "continuous") for s in CONTINUOUS},
+            **{s: ("all", "off-policy", "discrete") for s in DISCRETE},
+            "ppo": ("all", "on-policy", "ppo"), "a2c": ("all", "on-policy")}
+BAD_CASES = [(s, flags, named) for s in SCRIPTS for f in FAMILIES[s] for flags, named in BAD_INPUT[f]]
 
 
-@pytest.mark.parametrize("flags,named", BAD_INPUT, ids=[b[1] + "-" + b[0][1] for b in BAD_INPUT])
-@pytest.mark.parametrize("script", CONTINUOUS)
+@pytest.mark.parametrize("script,flags,named", BAD_CASES, ids=[f"{s}-{' '.join(f)}" for s, f, _ in BAD_CASES])
 def test_bad_input_is_one_clear_line(script, flags, named, workdir):
     proc = run_script(script, *flags, cwd=workdir)
     assert proc.returncode != 0
@@ -68,11 +96,11 @@ def test_bad_input_is_one_clear_line(script, flags, named, workdir):
     assert len(lines) == 1 and lines[0].startswith("error:") and named in lines[0], proc.stderr[-2000:]
 
 
-@pytest.mark.parametrize("script", CONTINUOUS)
+@pytest.mark.parametrize("script", SCRIPTS)
 def test_ctrl_c_flushes_logs_and_saves_the_model(script, workdir):
+    early = ["--learning-starts", "100", "--batch-size", "64"] if script in OFF_POLICY else []  # learn at once
     proc = subprocess.Popen(
-        script_command(script, "--env-id", "Pendulum-v1", "--total-timesteps", "100000",
-                       "--learning-starts", "100", "--batch-size", "64", "--save-model"),
+        script_command(script, "--env-id", quick_env(script), "--total-timesteps", "1000000", *early, "--save-model"),
         cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=script_env(),
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as in a terminal, even under CI
     )
@@ -87,7 +115,7 @@ def test_ctrl_c_flushes_logs_and_saves_the_model(script, workdir):
     (run,) = run_dirs(workdir)
     assert (run / f"{script}.pt").is_file()
     scalars = read_scalars(run)  # the writer flushes on close (otherwise only every 2 minutes)
-    assert scalars.get("losses/qf_loss") and scalars.get("charts/episodic_return")
+    assert scalars.get(TAGS[script][0]) and scalars.get("charts/episodic_return")
 
 
 def rss_mb(pid: int) -> float:
@@ -98,13 +126,19 @@ def rss_mb(pid: int) -> float:
         return 0.0
 
 
+# 4000 gradient steps for the off-policy scripts; ~100 PPO updates of 4 epochs × 4 minibatches, ~1000 A2C updates
+MEMORY_RUN = {**{s: ["--total-timesteps", "5000", "--learning-starts", "1000", "--buffer-size", "10000"] for s in CONTINUOUS},
+              **{s: ["--total-timesteps", "5000", "--learning-starts", "1000", "--buffer-size", "10000",
+                     "--train-frequency", "1"] for s in DISCRETE},
+              "ppo": ["--total-timesteps", "50000"], "a2c": ["--total-timesteps", "40000"]}
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-@pytest.mark.parametrize("script", CONTINUOUS)
+@pytest.mark.parametrize("script", SCRIPTS)
 def test_memory_stays_flat_while_training(script, workdir):
     """Regression: td3.py's heap grew ~200 KB per step (7 GB after 15k Pendulum steps) until the
     scripts began trimming glibc's heap; over 4000 gradient steps it grew by ~700 MB here."""
-    proc = subprocess.Popen(script_command(script, "--env-id", "Pendulum-v1", "--total-timesteps", "5000",
-                                           "--learning-starts", "1000", "--buffer-size", "10000"),
+    proc = subprocess.Popen(script_command(script, "--env-id", quick_env(script), *MEMORY_RUN[script]),
                             cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=script_env())
     samples = []
     while proc.poll() is None:

@@ -1,0 +1,514 @@
+"""Synchronous advantage actor-critic (A2C), for discrete and continuous actions, as in Mnih et al. (2016).
+
+A2C collects a short rollout of num_steps steps from num_envs parallel environments with the current
+policy π_θ, estimates advantages Â_t from n-step returns and a learned value V_φ (GAE with λ = 1 by
+default), and takes ONE gradient step on −E[log π_θ(a|s) Â] + c_v E[(V_φ(s) − R)²] − c_e H[π_θ]:
+no probability ratio, no clipping, no epochs, so the data are used once, by the policy that
+collected them (notes 000 §2: why A2C must stay on-policy). Read beside notes 002 (actor-critic,
+n-step targets). `diff a2c.py ppo.py` shows what PPO adds. Defaults follow the A2C paper and SB3's
+A2C: n_steps 5, RMSprop (α 0.99, ε 1e-5), lr 7e-4, λ 1, no advantage normalisation; a Discrete
+action space gets 8 environments (RL-Zoo's CartPole setting), a Box one 4 and observation and
+reward normalisation. The defaults in use are printed at start.
+
+Run:  python a2c.py --env-id CartPole-v1      python a2c.py --env-id Hopper-v4      (--help lists every flag)
+"""
+import ctypes
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass
+from typing import NamedTuple, Optional
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+import tyro
+from torch.distributions import Categorical, Normal
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+
+@dataclass
+class Args:
+    exp_name: str = os.path.basename(__file__)[: -len(".py")]
+    """the name of this experiment (part of the run name)"""
+    seed: int = 1
+    """seed of the experiment (python, numpy, torch and the environments)"""
+    torch_deterministic: bool = True
+    """if toggled, sets `torch.backends.cudnn.deterministic=True`"""
+    cuda: bool = True
+    """if toggled, use CUDA when it is available"""
+    track: bool = False
+    """if toggled, track the run with Weights and Biases (the TensorBoard log is synced to it)"""
+    wandb_project_name: str = "single-file-rl"
+    """the wandb project name"""
+    wandb_entity: Optional[str] = None
+    """the entity (team) of the wandb project"""
+    save_model: bool = False
+    """if toggled, save the weights (and normalisation statistics) to runs/{run_name}/ and evaluate the deterministic policy"""
+    eval_episodes: int = 10
+    """number of episodes of the deterministic policy evaluated after training with --save-model"""
+    eval_model: Optional[str] = None
+    """skip training: load weights written by --save-model from this path and evaluate them"""
+
+    env_id: str = "CartPole-v1"
+    """the id of the environment (a Discrete or a Box action space, a flat Box observation space)"""
+    total_timesteps: Optional[int] = None
+    """total environment steps [unset: 500000 discrete, 1000000 continuous]"""
+    learning_rate: float = 7e-4
+    """the learning rate of the optimizer (RMSprop)"""
+    num_envs: Optional[int] = None
+    """number of parallel environments [unset: 8 discrete, 4 continuous]"""
+    num_steps: int = 5
+    """steps per environment in each rollout: the n of the n-step return"""
+    anneal_lr: bool = True
+    """if toggled, the learning rate falls linearly to 0 over training"""
+    gamma: float = 0.99
+    """the discount factor γ"""
+    gae_lambda: float = 1.0
+    """λ of the generalised advantage estimate (1: the plain n-step return of A2C)"""
+    norm_adv: bool = False
+    """if toggled, normalise the advantages within each rollout"""
+    ent_coef: float = 0.0
+    """coefficient of the entropy bonus (SB3's default; the A2C paper used 0.01)"""
+    vf_coef: float = 0.5
+    """coefficient of the value loss"""
+    max_grad_norm: float = 0.5
+    """the maximum norm of the gradient (clipped above it)"""
+    truncation_bootstrap: bool = True
+    """if toggled, bootstrap from V(s_final) where a time limit cut the episode; --no-truncation-bootstrap
+    treats a truncation as a termination, as CleanRL's PPO does (for comparison only)"""
+    normalize: Optional[bool] = None
+    """if toggled, normalise observations and rewards with running statistics [unset: off discrete, on continuous]"""
+
+
+# The defaults that depend on the action space (RL-Zoo's A2C settings for CartPole-v1 and for MuJoCo).
+DEFAULTS = {
+    "discrete": dict(total_timesteps=500000, num_envs=8, normalize=False),
+    "continuous": dict(total_timesteps=1000000, num_envs=4, normalize=True),
+}
+
+
+def make_env(env_id: str, seed: int):
+    def thunk():
+        env = gym.make(env_id)
+        env.action_space.seed(seed)
+        return env
+
+    return thunk
+
+
+def make_envs(args: Args) -> gym.vector.VectorEnv:
+    """Vector env in SAME_STEP autoreset mode: when an episode ends, `step` returns the reset
+    observation and puts the real last observation in infos["final_obs"]."""
+    try:
+        envs = gym.vector.SyncVectorEnv(
+            [make_env(args.env_id, args.seed + i) for i in range(args.num_envs)],
+            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        )
+    except gym.error.Error as e:
+        sys.exit(f"error: --env-id {args.env_id!r} cannot be made: {e}")
+    space = envs.single_action_space
+    if not isinstance(space, (gym.spaces.Discrete, gym.spaces.Box)) or (isinstance(space, gym.spaces.Box) and len(space.shape) != 1):
+        sys.exit(f"error: {args.exp_name}.py needs a Discrete or a flat Box action space; {args.env_id} has {space}")
+    if not isinstance(envs.single_observation_space, gym.spaces.Box) or len(envs.single_observation_space.shape) != 1:
+        sys.exit(f"error: {args.exp_name}.py needs a flat Box observation space; {args.env_id} has {envs.single_observation_space}")
+    envs.action_space.seed(args.seed)
+    return gym.wrappers.vector.RecordEpisodeStatistics(envs)
+
+
+def resolve_defaults(args: Args) -> str:
+    """Fills the flags left unset with the defaults of the environment's action-space type; returns a
+    line saying which."""
+    try:
+        probe = gym.make(args.env_id)
+    except gym.error.Error as e:
+        sys.exit(f"error: --env-id {args.env_id!r} cannot be made: {e}")
+    kind = "discrete" if isinstance(probe.action_space, gym.spaces.Discrete) else "continuous"
+    probe.close()
+    filled = []
+    for flag, value in DEFAULTS[kind].items():
+        if getattr(args, flag) is None:
+            setattr(args, flag, value)
+            filled.append(f"--{flag.replace('_', '-')} {value}")
+    return f"{args.env_id}: {kind} action space; defaults used: {', '.join(filled) or 'none (all set on the command line)'}"
+
+
+def check_args(args: Args) -> None:
+    """One clear line for a bad flag, before anything is built (unset flags, None, are skipped)."""
+    for flag in ("total_timesteps", "num_envs", "num_steps", "eval_episodes"):
+        if getattr(args, flag) is not None and getattr(args, flag) <= 0:
+            sys.exit(f"error: --{flag.replace('_', '-')} must be positive (got {getattr(args, flag)})")
+    for flag in ("learning_rate", "max_grad_norm"):
+        if getattr(args, flag) is not None and getattr(args, flag) <= 0:
+            sys.exit(f"error: --{flag.replace('_', '-')} must be positive (got {getattr(args, flag)})")
+    if not 0.0 <= args.gamma <= 1.0 or not 0.0 <= args.gae_lambda <= 1.0:
+        sys.exit(f"error: need 0 <= --gamma <= 1 and 0 <= --gae-lambda <= 1 (got {args.gamma}, {args.gae_lambda})")
+    if None not in (args.num_envs, args.num_steps, args.total_timesteps) and args.total_timesteps < args.num_envs * args.num_steps and args.eval_model is None:
+        sys.exit(f"error: --total-timesteps ({args.total_timesteps}) is less than one rollout "
+                 f"(--num-envs × --num-steps = {args.num_envs * args.num_steps})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Running statistics for observation and reward normalisation (saved with the model)
+# ---------------------------------------------------------------------------------------------
+class RunningMeanStd:
+    """Mean and variance of everything seen so far, merged batch by batch (Chan et al.'s parallel update)."""
+
+    def __init__(self, shape: tuple = ()):
+        self.mean, self.var, self.count = np.zeros(shape), np.ones(shape), 1e-4
+
+    def update(self, x: np.ndarray) -> None:
+        batch_mean, batch_var, batch_count = x.mean(0), x.var(0), x.shape[0]
+        delta, total = batch_mean - self.mean, self.count + batch_count
+        self.mean = self.mean + delta * batch_count / total
+        self.var = (self.var * self.count + batch_var * batch_count + delta ** 2 * self.count * batch_count / total) / total
+        self.count = total
+
+    def state_dict(self) -> dict:
+        return {"mean": self.mean.tolist(), "var": self.var.tolist(), "count": self.count}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.mean, self.var, self.count = np.asarray(state["mean"]), np.asarray(state["var"]), state["count"]
+
+
+class Normalizer:
+    """Observations: (s − mean) / std, clipped to ±10. Rewards: r / std(discounted return), clipped to
+    ±10, as gymnasium's NormalizeObservation / NormalizeReward wrappers do, but kept in the script so that
+    the statistics are saved with the model and an evaluation sees the observations the policy was trained on."""
+
+    def __init__(self, obs_dim: int, num_envs: int, gamma: float, enabled: bool, clip: float = 10.0, eps: float = 1e-8):
+        self.obs_rms, self.return_rms = RunningMeanStd((obs_dim,)), RunningMeanStd()
+        self.returns = np.zeros(num_envs)
+        self.gamma, self.enabled, self.clip, self.eps = gamma, enabled, clip, eps
+
+    def obs(self, obs: np.ndarray, update: bool = True) -> np.ndarray:
+        if not self.enabled:
+            return obs
+        if update:
+            self.obs_rms.update(obs)
+        return np.clip((obs - self.obs_rms.mean) / np.sqrt(self.obs_rms.var + self.eps), -self.clip, self.clip)
+
+    def reward(self, rewards: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        if not self.enabled:
+            return rewards
+        self.returns = self.returns * self.gamma + rewards  # discounted return so far in each env's episode
+        self.return_rms.update(self.returns)
+        self.returns[ends] = 0.0
+        return np.clip(rewards / np.sqrt(self.return_rms.var + self.eps), -self.clip, self.clip)
+
+    def state_dict(self) -> dict:
+        return {"enabled": self.enabled, "obs_rms": self.obs_rms.state_dict(), "return_rms": self.return_rms.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.enabled = state["enabled"]
+        self.obs_rms.load_state_dict(state["obs_rms"])
+        self.return_rms.load_state_dict(state["return_rms"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Networks: the policy π_θ(a|s) and the value V_φ(s), two 64-64 tanh MLPs (CleanRL's)
+# ---------------------------------------------------------------------------------------------
+def layer_init(layer: nn.Linear, std: float = np.sqrt(2), bias_const: float = 0.0) -> nn.Linear:
+    """Orthogonal weights with gain `std`, constant bias: the initialisation of the PPO implementations."""
+    torch.nn.init.orthogonal_(layer.weight, std)
+    torch.nn.init.constant_(layer.bias, bias_const)
+    return layer
+
+
+class Agent(nn.Module):
+    """π_θ(·|s): categorical over the logits for a Discrete space, N(μ_θ(s), diag σ_θ²) with a
+    state-independent log σ_θ for a Box space; V_φ(s): the critic."""
+
+    def __init__(self, obs_dim: int, action_space: gym.Space):
+        super().__init__()
+        self.discrete = isinstance(action_space, gym.spaces.Discrete)
+        out_dim = int(action_space.n) if self.discrete else action_space.shape[0]
+        self.critic = nn.Sequential(layer_init(nn.Linear(obs_dim, 64)), nn.Tanh(), layer_init(nn.Linear(64, 64)), nn.Tanh(),
+                                    layer_init(nn.Linear(64, 1), std=1.0))
+        self.actor = nn.Sequential(layer_init(nn.Linear(obs_dim, 64)), nn.Tanh(), layer_init(nn.Linear(64, 64)), nn.Tanh(),
+                                   layer_init(nn.Linear(64, out_dim), std=0.01))
+        if not self.discrete:
+            self.actor_logstd = nn.Parameter(torch.zeros(1, out_dim))
+
+    def get_value(self, obs: torch.Tensor) -> torch.Tensor:
+        """V_φ(s), shape [B]."""
+        return self.critic(obs).squeeze(-1)
+
+    def distribution(self, obs: torch.Tensor) -> torch.distributions.Distribution:
+        """π_θ(·|s)."""
+        if self.discrete:  # (validate_args=False: no argument checks on the hot path)
+            return Categorical(logits=self.actor(obs), validate_args=False)
+        mean = self.actor(obs)
+        return Normal(mean, self.actor_logstd.expand_as(mean).exp(), validate_args=False)
+
+    def log_prob(self, dist, actions: torch.Tensor) -> torch.Tensor:
+        """log π_θ(a|s): for the Gaussian, the sum over the independent action dimensions."""
+        return dist.log_prob(actions) if self.discrete else dist.log_prob(actions).sum(-1)
+
+    def entropy(self, dist) -> torch.Tensor:
+        """H[π_θ(·|s)]: for the Gaussian, the sum over the action dimensions."""
+        return dist.entropy() if self.discrete else dist.entropy().sum(-1)
+
+    def deterministic_action(self, obs: torch.Tensor) -> torch.Tensor:
+        """The evaluation action: argmax of the logits, or the mean μ_θ(s)."""
+        return self.actor(obs).argmax(-1) if self.discrete else self.actor(obs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rollout storage
+# ---------------------------------------------------------------------------------------------
+class Rollout(NamedTuple):
+    obs: np.ndarray  # [T, N, obs_dim] (normalised when --normalize)
+    actions: np.ndarray  # [T, N] or [T, N, act_dim]
+    logprobs: np.ndarray  # log π_θ(a_t|s_t) of the policy that acted
+    rewards: np.ndarray  # r_t (normalised when --normalize)
+    values: np.ndarray  # V_φ(s_t)
+    terminations: np.ndarray  # the MDP ended after a_t: no bootstrap
+    truncations: np.ndarray  # a time limit cut the episode after a_t: bootstrap from the real final state
+    final_values: np.ndarray  # V_φ(s_final) of that real final state where truncated (and not terminated), else 0
+
+
+def make_rollout(num_steps: int, num_envs: int, obs_dim: int, action_shape: tuple) -> Rollout:
+    """Preallocated numpy storage for one rollout. The environments hand out numpy arrays step by
+    step; the rollout goes to the training device in one piece, once it is complete (`to_device`)."""
+    zeros = lambda *shape: np.zeros((num_steps, num_envs, *shape), dtype=np.float32)  # noqa: E731
+    return Rollout(zeros(obs_dim), zeros(*action_shape), zeros(), zeros(), zeros(), zeros(), zeros(), zeros())
+
+
+def to_device(rollout: Rollout, device: torch.device) -> Rollout:
+    """The same rollout as tensors on `device`."""
+    return Rollout(*(torch.as_tensor(x, device=device) for x in rollout))
+
+
+def real_final_obs(infos: dict) -> dict[int, np.ndarray]:
+    """{env index: the real last observation} for the environments whose episode ended at this step
+    (the vector env has already returned the reset observation in their place)."""
+    if "_final_obs" not in infos:
+        return {}
+    return {int(i): infos["final_obs"][i] for i in np.flatnonzero(infos["_final_obs"])}
+
+
+try:  # glibc's malloc_trim; absent off Linux/glibc, where release_freed_memory does nothing
+    _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+except (OSError, AttributeError):
+    _malloc_trim = None
+
+
+def release_freed_memory() -> None:
+    """Hands the heap pages freed by the updates back to the OS (see the off-policy scripts: glibc's
+    heap can fragment and grow without bound under some allocation patterns)."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+# ---------------------------------------------------------------------------------------------
+# Advantages and losses (notes 002), as pure functions the tests import
+# ---------------------------------------------------------------------------------------------
+def gae(rewards, values, next_value, terminations, truncations, final_values, gamma: float, gae_lambda: float):
+    """GAE(λ) over a rollout [T, N], returned with the value targets R_t = Â_t + V_φ(s_t).
+
+    V(s'_t), the value of the real state after a_t, is V_φ(s_{t+1}) inside an episode, V_φ(s_final)
+    where a time limit cut the episode (the state is real, the future was cut off, not ended), and 0
+    where the MDP terminated. The recursion stops at every episode end, so no advantage reaches
+    across into the next episode."""
+    ends = torch.maximum(terminations, truncations)
+    next_values = torch.cat([values[1:], next_value[None]])  # V_φ(s_{t+1}); after an end, the reset state's (unused)
+    v_next = (1.0 - ends) * next_values + truncations * (1.0 - terminations) * final_values  # V(s'_t)
+    deltas = rewards + gamma * v_next - values  # δ_t = r_t + γ V(s'_t) − V_φ(s_t)
+    advantages = torch.zeros_like(rewards)
+    last = torch.zeros_like(rewards[0])
+    for t in reversed(range(len(rewards))):
+        last = deltas[t] + gamma * gae_lambda * (1.0 - ends[t]) * last  # Â_t = δ_t + γλ Â_{t+1}, within the episode
+        advantages[t] = last
+    return advantages, advantages + values
+
+
+def policy_loss(logprob, advantages):
+    """The policy-gradient loss: its gradient is −E[∇_θ log π_θ(a|s) Â], the data being π_θ's own."""
+    return -(logprob * advantages).mean()  # L^PG = −E[log π_θ(a|s) Â]
+
+
+def value_loss(new_value, returns):
+    """½ E[(V_φ(s) − R)²], R the n-step (GAE) return."""
+    return 0.5 * ((new_value - returns) ** 2).mean()
+
+
+def evaluate(agent: Agent, normalizer: Normalizer, env_id: str, episodes: int, seed: int, device: torch.device) -> list[float]:
+    """Returns of the deterministic policy over `episodes` fresh episodes, the observations normalised
+    with the training statistics, frozen."""
+    env = gym.make(env_id)
+    returns = []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed + episode)
+        done, episodic_return = False, 0.0
+        while not done:
+            with torch.no_grad():
+                x = torch.as_tensor(normalizer.obs(obs[None], update=False), dtype=torch.float32, device=device)
+                action = agent.deterministic_action(x)[0].cpu().numpy()
+            if not agent.discrete:
+                action = np.clip(action, env.action_space.low, env.action_space.high)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            episodic_return += float(reward)
+            done = terminated or truncated
+        returns.append(episodic_return)
+    env.close()
+    return returns
+
+
+def load_and_evaluate(args: Args, device: torch.device) -> None:
+    """--eval-model: rebuild the agent and normaliser of a saved run and evaluate them on that run's env."""
+    try:
+        saved = torch.load(args.eval_model, map_location=device, weights_only=True)
+        env_id, agent_state, normalizer_state = saved["args"]["env_id"], saved["agent"], saved["normalizer"]
+    except (OSError, RuntimeError, KeyError, TypeError) as e:
+        sys.exit(f"error: --eval-model {args.eval_model!r} is not a model saved by {args.exp_name}.py: {e}")
+    env = gym.make(env_id)
+    agent = Agent(env.observation_space.shape[0], env.action_space)
+    agent.load_state_dict(agent_state)
+    normalizer = Normalizer(env.observation_space.shape[0], 1, args.gamma, enabled=False)
+    normalizer.load_state_dict(normalizer_state)
+    returns = evaluate(agent.to(device), normalizer, env_id, args.eval_episodes, args.seed, device)
+    print(f"eval of {args.eval_model} on {env_id}: {np.mean(returns):.1f} ± {np.std(returns):.1f} over {len(returns)} episodes")
+
+
+def train(args: Args) -> None:
+    envs = make_envs(args)
+    batch_size = args.num_envs * args.num_steps
+    num_iterations = args.total_timesteps // batch_size
+
+    run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.backends.cudnn.deterministic = args.torch_deterministic
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+    if args.track:
+        import wandb
+
+        wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, sync_tensorboard=True,
+                   config=vars(args), name=run_name, save_code=True)
+    writer = SummaryWriter(f"runs/{run_name}")
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+
+    obs_dim = envs.single_observation_space.shape[0]
+    space = envs.single_action_space
+    agent = Agent(obs_dim, space).to(device)
+    optimizer = torch.optim.RMSprop(agent.parameters(), lr=args.learning_rate, alpha=0.99, eps=1e-5, foreach=True)
+    normalizer = Normalizer(obs_dim, args.num_envs, args.gamma, enabled=args.normalize)
+    storage = make_rollout(args.num_steps, args.num_envs, obs_dim, () if agent.discrete else space.shape)
+    to_tensor = lambda x: torch.as_tensor(x, dtype=torch.float32, device=device)  # noqa: E731
+
+    obs_raw, _ = envs.reset(seed=args.seed)
+    next_obs = normalizer.obs(obs_raw)
+    progress = tqdm(total=num_iterations * batch_size, unit="step", dynamic_ncols=True, mininterval=1.0)
+    start_time = time.time()
+    global_step, interrupted = 0, False
+    try:
+        for iteration in range(1, num_iterations + 1):
+            if args.anneal_lr:  # lr falls linearly from --learning-rate to 0
+                optimizer.param_groups[0]["lr"] = (1.0 - (iteration - 1.0) / num_iterations) * args.learning_rate
+
+            # 1. collect a rollout of num_steps steps per environment with the current π_θ
+            for step in range(args.num_steps):
+                with torch.no_grad():
+                    x = to_tensor(next_obs)
+                    dist = agent.distribution(x)
+                    action = dist.sample()  # a_t ~ π_θ(·|s_t)
+                    logprob, value = agent.log_prob(dist, action), agent.get_value(x)
+                env_action = action.cpu().numpy()
+                storage.obs[step], storage.actions[step] = next_obs, env_action
+                storage.logprobs[step], storage.values[step] = logprob.cpu().numpy(), value.cpu().numpy()
+                if not agent.discrete:  # the Gaussian's sample is stored as drawn; the env gets it clipped to its bounds
+                    env_action = np.clip(env_action, space.low, space.high)
+                obs_raw, rewards, terminations, truncations, infos = envs.step(env_action)
+                ends = terminations | truncations
+                storage.rewards[step] = normalizer.reward(rewards, ends)
+                storage.terminations[step], storage.truncations[step] = terminations, truncations
+                storage.final_values[step] = 0.0
+                for i, final_obs in real_final_obs(infos).items():  # V_φ(s_final) where a time limit cut the episode
+                    if truncations[i] and not terminations[i] and args.truncation_bootstrap:
+                        with torch.no_grad():
+                            storage.final_values[step, i] = agent.get_value(to_tensor(normalizer.obs(final_obs[None], update=False))).item()
+                next_obs = normalizer.obs(obs_raw)
+                global_step += args.num_envs
+                progress.update(args.num_envs)
+                if "_episode" in infos:
+                    for i in np.flatnonzero(infos["_episode"]):
+                        writer.add_scalar("charts/episodic_return", infos["episode"]["r"][i], global_step)
+                        writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
+                        progress.set_postfix(episodic_return=f"{infos['episode']['r'][i]:.1f}", refresh=False)
+
+            # 2. advantages Â_t by GAE(λ) and value targets R_t, bootstrapped from V_φ(s_T) at the rollout's end
+            rollout = to_device(storage, device)
+            with torch.no_grad():
+                advantages, returns = gae(rollout.rewards, rollout.values, agent.get_value(to_tensor(next_obs)), rollout.terminations,
+                                          rollout.truncations, rollout.final_values, args.gamma, args.gae_lambda)
+
+            # 3. one gradient step on the whole rollout: policy loss + value loss − entropy bonus
+            b_obs = rollout.obs.reshape(batch_size, obs_dim)
+            b_actions = rollout.actions.reshape(batch_size, *rollout.actions.shape[2:])
+            b_logprobs, b_values = rollout.logprobs.reshape(-1), rollout.values.reshape(-1)
+            b_advantages, b_returns = advantages.reshape(-1), returns.reshape(-1)
+            dist = agent.distribution(b_obs)
+            new_logprob, entropy = agent.log_prob(dist, b_actions), agent.entropy(dist)  # new_logprob = b_logprobs: on-policy
+            if args.norm_adv:
+                b_advantages = (b_advantages - b_advantages.mean()) / (b_advantages.std() + 1e-8)
+            pg_loss = policy_loss(new_logprob, b_advantages)
+            v_loss = value_loss(agent.get_value(b_obs), b_returns)
+            entropy_loss = entropy.mean()
+            loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss  # L = L^PG + c_v L^V − c_e H
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+            optimizer.step()
+
+            if iteration % 20 == 0:  # A2C's iterations are short (num_steps steps): log every 20th
+                with torch.no_grad():  # how far this one step moved π: the KL, and how many ratios PPO would clip
+                    log_ratio = agent.log_prob(agent.distribution(b_obs), b_actions) - b_logprobs
+                    approx_kl = (log_ratio.exp() - 1 - log_ratio).mean()  # KL(π_θ ‖ π_θ') estimate, k3 of Schulman
+                    clipfrac = ((log_ratio.exp() - 1.0).abs() > 0.2).float().mean()
+                explained_var = 1 - (b_returns - b_values).var() / b_returns.var()
+                writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
+                writer.add_scalar("losses/value_loss", v_loss.item(), global_step)
+                writer.add_scalar("losses/policy_loss", pg_loss.item(), global_step)
+                writer.add_scalar("losses/entropy", entropy_loss.item(), global_step)
+                writer.add_scalar("losses/approx_kl", approx_kl.item(), global_step)
+                writer.add_scalar("losses/clipfrac", clipfrac.item(), global_step)
+                writer.add_scalar("losses/explained_variance", explained_var.item(), global_step)
+                writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
+            if iteration % 100 == 0:
+                release_freed_memory()
+    except KeyboardInterrupt:
+        interrupted = True
+        tqdm.write(f"interrupted at step {global_step}: flushing logs" + (" and saving the model" if args.save_model else ""))
+    progress.close()
+    envs.close()
+
+    print(f"training-phase SPS: {global_step / (time.time() - start_time):.1f} (every step trains)")
+    if args.save_model:
+        model_path = f"runs/{run_name}/{args.exp_name}.pt"
+        torch.save({"agent": agent.state_dict(), "normalizer": normalizer.state_dict(), "args": vars(args)}, model_path)
+        print(f"model saved to {model_path}")
+        if not interrupted:
+            returns = evaluate(agent, normalizer, args.env_id, args.eval_episodes, args.seed + 10_000, device)
+            for episode, episodic_return in enumerate(returns):
+                writer.add_scalar("eval/episodic_return", episodic_return, episode)
+            print(f"eval/episodic_return: {np.mean(returns):.1f} ± {np.std(returns):.1f} over {len(returns)} episodes")
+    writer.close()
+    if args.track:
+        wandb.finish()
+    if interrupted:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    args = tyro.cli(Args)
+    if args.eval_model is None:
+        print(resolve_defaults(args))
+    check_args(args)
+    if args.eval_model is not None:
+        load_and_evaluate(args, torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu"))
+    else:
+        train(args)
