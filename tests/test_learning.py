@@ -1,7 +1,8 @@
-"""Each script learns: a fixed budget, a fixed seed, a threshold on the mean of its last 10 episodes.
+"""Each script learns: a fixed budget, a fixed seed, a threshold on the mean of its last 10 episodes
+at the end of the run.
 
 The thresholds are the issues' targets; the figures over several seeds are in the README, so that
-a reader can see how much margin seed 1 has.
+a reader can see how much margin seed 1 has, and on which seeds the same test would fail.
 """
 import numpy as np
 import pytest
@@ -13,13 +14,14 @@ from conftest import CONTINUOUS, read_scalars, run_dirs, run_script
 PENDULUM = ["--env-id", "Pendulum-v1", "--total-timesteps", "20000", "--learning-starts", "1000", "--seed", "1"]
 
 # CartPole-v1 within 60k steps. CleanRL's defaults, scaled down, do not get there (exploration over half
-# the run, 10k steps before learning); these are RL-Zoo's tuned DQN settings for CartPole mapped onto
+# the run, 10k steps before learning). These are RL-Zoo's tuned DQN settings for CartPole mapped onto
 # these scripts' flags (RL-Zoo trains 128 gradient steps every 256 env steps and syncs the target once
 # per burst; here one gradient step every 2 steps and a target copy every 256), with its lr 2.3e-3
-# lowered to 1e-3, which was steadier over seeds 1–3 (README, "DQN and DDQN on CartPole-v1").
+# lowered to 1e-3 and its final ε 0.04 to 0.01. Of the settings tried (README, "DQN and DDQN on
+# CartPole-v1"), this one passed on every seed tried, for both scripts.
 DQN_CARTPOLE = ["--env-id", "CartPole-v1", "--total-timesteps", "60000", "--learning-starts", "1000",
                 "--learning-rate", "1e-3", "--batch-size", "64", "--buffer-size", "100000", "--train-frequency", "2",
-                "--target-network-frequency", "256", "--exploration-fraction", "0.16", "--end-e", "0.04", "--seed", "1"]
+                "--target-network-frequency", "256", "--exploration-fraction", "0.16", "--end-e", "0.01", "--seed", "1"]
 
 # PPO on CartPole-v1 within 100k steps: RL-Zoo's tuned PPO settings for CartPole (8 envs × 32 steps,
 # 20 epochs of one 256-sample minibatch, γ 0.98, λ 0.8, no entropy bonus, lr 1e-3 annealed to 0).
@@ -60,9 +62,17 @@ def test_ppo_learns_cartpole_in_100k_steps(workdir):
     assert mean >= 400, f"last 10 episodes: {np.round(returns[-10:])}"
 
 
+# A2C on CartPole-v1 within 200k steps. With its SB3-like defaults A2C learns and then collapses:
+# seeds 1, 2, 3 reached a last-10 mean of 300 after 18k, 20k and 52k steps but ended at 418, 90 and
+# 130. Normalised advantages, λ = 0.95 and a gradient-norm limit of 5 instead of 0.5 held it on
+# all three seeds (README, "PPO and A2C", lists the settings tried).
+A2C_CARTPOLE = ["--env-id", "CartPole-v1", "--total-timesteps", "200000", "--norm-adv", "--gae-lambda", "0.95",
+                "--max-grad-norm", "5", "--seed", "1"]
+
+
 @pytest.mark.learning
-def test_a2c_learns_cartpole_in_200k_steps_with_its_defaults(workdir):
-    proc = run_script("a2c", "--env-id", "CartPole-v1", "--total-timesteps", "200000", "--seed", "1", cwd=workdir, timeout=1800)
+def test_a2c_learns_cartpole_in_200k_steps(workdir):
+    proc = run_script("a2c", *A2C_CARTPOLE, cwd=workdir, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     returns, mean = last_returns(workdir)
     assert mean >= 300, f"last 10 episodes: {np.round(returns[-10:])}"
@@ -71,9 +81,10 @@ def test_a2c_learns_cartpole_in_200k_steps_with_its_defaults(workdir):
 @pytest.mark.learning
 def test_ppo_improves_on_pendulum_in_200k_steps_with_its_defaults(workdir):
     """Pendulum ends every episode by truncation at 200 steps: the case a truncation-as-termination
-    PPO gets wrong. A uniformly random policy scores about −1200 here."""
+    PPO gets wrong. A uniformly random policy scores about −1200 here, a solved one about −150; seeds
+    1–3 scored −125, −218, −218, and seed 1 with --no-truncation-bootstrap −868 (README)."""
     proc = run_script("ppo", "--env-id", "Pendulum-v1", "--total-timesteps", "200000", "--seed", "1", cwd=workdir, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     returns, mean = last_returns(workdir)
-    assert len(returns) == 1000
-    assert mean >= -1000, f"last 10 episodes: {np.round(returns[-10:])}"
+    assert len(returns) == 993  # 97 whole rollouts of 2048 steps
+    assert mean >= -400, f"last 10 episodes: {np.round(returns[-10:])}"
