@@ -14,6 +14,7 @@ import ctypes
 import math
 import os
 import random
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -361,70 +362,76 @@ def train(args: Args) -> None:
     progress = tqdm(total=num_iterations * args.num_envs, unit="step", dynamic_ncols=True, mininterval=1.0)
     start_time, train_start = time.time(), None
     global_step, interrupted = 0, False
-    try:
-        for iteration in range(1, num_iterations + 1):
-            if global_step < args.learning_starts:
-                actions = envs.action_space.sample()  # a. random actions until learning_starts
-            else:
-                with torch.no_grad():  # b. a = clip(μ_φ(s) + N_t, a_low, a_high), N_t Gaussian or OU
-                    mu = actor(torch.as_tensor(obs, dtype=torch.float32, device=device))
-                    actions = actor.clip(mu + noise.sample() * actor.action_scale).cpu().numpy()
-
-            # c. execute a, observe s', r and the two end flags (terminated: d = 1; truncated: time limit)
-            next_obs, rewards, terminations, truncations, infos = envs.step(actions)
-
-            # d. store (s, a, r, s', d) in D, with the real s' where the episode ended
-            rb.add(obs, actions, rewards, real_next_obs(next_obs, infos), terminations, truncations)
-
-            # e. s ← s' (for an ended episode, the first observation of the next one)
-            obs = next_obs
-            noise.reset(terminations | truncations)  # a new episode starts a new random process N
-
-            # f. total_steps ← total_steps + 1 (per environment)
-            global_step = iteration * args.num_envs
-            progress.update(args.num_envs)
-
-            # g. learn once past learning_starts
-            if global_step > args.learning_starts:
-                if train_start is None:
-                    train_start = (time.time(), global_step)
-                # g.1 sample a minibatch {(s_j, a_j, r_j, s'_j, d_j)} from D
-                data = rb.sample(args.batch_size)
-
-                # g.2 critic update: gradient step on L(θ)
-                qf_loss, qf_values, y = critic_loss(data, actor_target, qf, qf_target, args.gamma)
-                q_optimizer.zero_grad()
-                qf_loss.backward()
-                q_optimizer.step()
-
-                # g.3 policy update: gradient step on J(φ), every step
-                pi_loss = actor_loss(data.obs, actor, qf)
-                actor_optimizer.zero_grad()
-                pi_loss.backward(inputs=actor_params)  # φ only: no critic gradients
-                actor_optimizer.step()
-
-                # g.4 soft target updates θ' ← τθ + (1 − τ)θ', φ' ← τφ + (1 − τ)φ': one lerp op
-                torch._foreach_lerp_(qf_target_params, qf_params, args.tau)
-                torch._foreach_lerp_(actor_target_params, actor_params, args.tau)
-
-                if iteration % 100 == 0:
-                    qf_losses = ((qf_values.detach() - y) ** 2).mean(1)  # E[(Q_θ(s, a) − y)²]
-                    writer.add_scalar("losses/qf1_values", qf_values[0].mean().item(), global_step)
-                    writer.add_scalar("losses/qf1_loss", qf_losses[0].item(), global_step)
-                    writer.add_scalar("losses/qf_loss", qf_loss.item() / qf.n, global_step)  # mean over critics
-                    writer.add_scalar("losses/actor_loss", pi_loss.item(), global_step)
-                    writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
-                    release_freed_memory()
-
-            # h. an episode ended: the vector env has already reset it, so only log its return
-            if "_episode" in infos:
-                for i in np.flatnonzero(infos["_episode"]):
-                    writer.add_scalar("charts/episodic_return", infos["episode"]["r"][i], global_step)
-                    writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
-                    progress.set_postfix(episodic_return=f"{infos['episode']['r'][i]:.1f}", refresh=False)
-    except KeyboardInterrupt:
+    def on_ctrl_c(signum, frame):  # finish the current iteration, then flush, save and exit; a 2nd Ctrl-C kills
+        nonlocal interrupted
         interrupted = True
-        tqdm.write(f"interrupted at step {global_step}: flushing logs" + (" and saving the model" if args.save_model else ""))
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    signal.signal(signal.SIGINT, on_ctrl_c)
+    for iteration in range(1, num_iterations + 1):
+        if global_step < args.learning_starts:
+            actions = envs.action_space.sample()  # a. random actions until learning_starts
+        else:
+            with torch.no_grad():  # b. a = clip(μ_φ(s) + N_t, a_low, a_high), N_t Gaussian or OU
+                mu = actor(torch.as_tensor(obs, dtype=torch.float32, device=device))
+                actions = actor.clip(mu + noise.sample() * actor.action_scale).cpu().numpy()
+
+        # c. execute a, observe s', r and the two end flags (terminated: d = 1; truncated: time limit)
+        next_obs, rewards, terminations, truncations, infos = envs.step(actions)
+
+        # d. store (s, a, r, s', d) in D, with the real s' where the episode ended
+        rb.add(obs, actions, rewards, real_next_obs(next_obs, infos), terminations, truncations)
+
+        # e. s ← s' (for an ended episode, the first observation of the next one)
+        obs = next_obs
+        noise.reset(terminations | truncations)  # a new episode starts a new random process N
+
+        # f. total_steps ← total_steps + 1 (per environment)
+        global_step = iteration * args.num_envs
+        progress.update(args.num_envs)
+
+        # g. learn once past learning_starts
+        if global_step > args.learning_starts:
+            if train_start is None:
+                train_start = (time.time(), global_step)
+            # g.1 sample a minibatch {(s_j, a_j, r_j, s'_j, d_j)} from D
+            data = rb.sample(args.batch_size)
+
+            # g.2 critic update: gradient step on L(θ)
+            qf_loss, qf_values, y = critic_loss(data, actor_target, qf, qf_target, args.gamma)
+            q_optimizer.zero_grad()
+            qf_loss.backward()
+            q_optimizer.step()
+
+            # g.3 policy update: gradient step on J(φ), every step
+            pi_loss = actor_loss(data.obs, actor, qf)
+            actor_optimizer.zero_grad()
+            pi_loss.backward(inputs=actor_params)  # φ only: no critic gradients
+            actor_optimizer.step()
+
+            # g.4 soft target updates θ' ← τθ + (1 − τ)θ', φ' ← τφ + (1 − τ)φ': one lerp op
+            torch._foreach_lerp_(qf_target_params, qf_params, args.tau)
+            torch._foreach_lerp_(actor_target_params, actor_params, args.tau)
+
+            if iteration % 100 == 0:
+                qf_losses = ((qf_values.detach() - y) ** 2).mean(1)  # E[(Q_θ(s, a) − y)²]
+                writer.add_scalar("losses/qf1_values", qf_values[0].mean().item(), global_step)
+                writer.add_scalar("losses/qf1_loss", qf_losses[0].item(), global_step)
+                writer.add_scalar("losses/qf_loss", qf_loss.item() / qf.n, global_step)  # mean over critics
+                writer.add_scalar("losses/actor_loss", pi_loss.item(), global_step)
+                writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
+                release_freed_memory()
+
+        # h. an episode ended: the vector env has already reset it, so only log its return
+        if "_episode" in infos:
+            for i in np.flatnonzero(infos["_episode"]):
+                writer.add_scalar("charts/episodic_return", infos["episode"]["r"][i], global_step)
+                writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
+                progress.set_postfix(episodic_return=f"{infos['episode']['r'][i]:.1f}", refresh=False)
+
+        if interrupted:  # Ctrl-C: stop between two iterations, with every structure consistent
+            tqdm.write(f"interrupted at step {global_step}: flushing logs" + (" and saving the model" if args.save_model else ""))
+            break
     progress.close()
     envs.close()
 

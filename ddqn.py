@@ -11,6 +11,7 @@ Run:  python ddqn.py --env-id CartPole-v1          (--help lists every flag)
 import ctypes
 import os
 import random
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -357,65 +358,71 @@ def train(args: Args) -> None:
     progress = tqdm(total=num_iterations * args.num_envs, unit="step", dynamic_ncols=True, mininterval=1.0)
     start_time, train_start = time.time(), None
     global_step, interrupted = 0, False
-    try:
-        for iteration in range(1, num_iterations + 1):
-            # a. ε-greedy: with probability ε a random action, otherwise a = argmax_a Q(s, a; θ)
-            eps = epsilon(global_step, args)
-            explore = np.random.random(args.num_envs) < eps
-            actions = envs.action_space.sample()
-            if not explore.all():
-                with torch.no_grad():
-                    greedy = q_network(torch.as_tensor(obs, dtype=torch.float32, device=device)).argmax(1)
-                actions = np.where(explore, actions, greedy.cpu().numpy())
-
-            # b. execute a, observe s', r and the two end flags (terminated: d = 1; truncated: time limit)
-            next_obs, rewards, terminations, truncations, infos = envs.step(actions)
-
-            # c. store (s, a, r, s', d) in D, with the real s' where the episode ended
-            rb.add(obs, actions, rewards, real_next_obs(next_obs, infos), terminations, truncations)
-            ended = meter.step(obs, actions, rewards, terminations, truncations)  # (Q, G) of episodes that ended
-
-            # d. s ← s' (for an ended episode, the first observation of the next one)
-            obs = next_obs
-            global_step = iteration * args.num_envs
-            progress.update(args.num_envs)
-
-            # e. learn once past learning_starts, one gradient step every train_frequency steps
-            if global_step > args.learning_starts and iteration % args.train_frequency == 0:
-                if train_start is None:
-                    train_start = (time.time(), global_step)
-                # e.1 sample a minibatch {(s_j, a_j, r_j, s'_j, d_j)} uniformly from D
-                data = rb.sample(args.batch_size)
-                # e.2 gradient step on L(θ), the target y held constant
-                loss, q_taken, y = td_loss(data, q_network, target_network, args.gamma, args.loss)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-
-            # f. every C steps, update the target network: θ⁻ ← θ (or softly, θ⁻ ← τθ + (1 − τ)θ⁻)
-            if global_step > args.learning_starts and iteration % args.target_network_frequency == 0:
-                update_target(target_params, q_params, args.tau)
-
-            if train_start is not None and iteration % 100 == 0:
-                writer.add_scalar("losses/td_loss", loss.item(), global_step)
-                writer.add_scalar("losses/q_values", q_taken.mean().item(), global_step)
-                writer.add_scalar("charts/epsilon", eps, global_step)
-                writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
-                release_freed_memory()
-
-            # g. an episode ended: log its return, and how far Q(s_t, a_t; θ) was above the G_t it obtained
-            for i, (q_mean, g_mean) in ended.items():
-                writer.add_scalar("charts/q_overestimation", q_mean - g_mean, global_step)
-                writer.add_scalar("charts/q_predicted", q_mean, global_step)
-                writer.add_scalar("charts/discounted_return", g_mean, global_step)
-            if "_episode" in infos:
-                for i in np.flatnonzero(infos["_episode"]):
-                    writer.add_scalar("charts/episodic_return", infos["episode"]["r"][i], global_step)
-                    writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
-                    progress.set_postfix(episodic_return=f"{infos['episode']['r'][i]:.1f}", refresh=False)
-    except KeyboardInterrupt:
+    def on_ctrl_c(signum, frame):  # finish the current iteration, then flush, save and exit; a 2nd Ctrl-C kills
+        nonlocal interrupted
         interrupted = True
-        tqdm.write(f"interrupted at step {global_step}: flushing logs" + (" and saving the model" if args.save_model else ""))
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    signal.signal(signal.SIGINT, on_ctrl_c)
+    for iteration in range(1, num_iterations + 1):
+        # a. ε-greedy: with probability ε a random action, otherwise a = argmax_a Q(s, a; θ)
+        eps = epsilon(global_step, args)
+        explore = np.random.random(args.num_envs) < eps
+        actions = envs.action_space.sample()
+        if not explore.all():
+            with torch.no_grad():
+                greedy = q_network(torch.as_tensor(obs, dtype=torch.float32, device=device)).argmax(1)
+            actions = np.where(explore, actions, greedy.cpu().numpy())
+
+        # b. execute a, observe s', r and the two end flags (terminated: d = 1; truncated: time limit)
+        next_obs, rewards, terminations, truncations, infos = envs.step(actions)
+
+        # c. store (s, a, r, s', d) in D, with the real s' where the episode ended
+        rb.add(obs, actions, rewards, real_next_obs(next_obs, infos), terminations, truncations)
+        ended = meter.step(obs, actions, rewards, terminations, truncations)  # (Q, G) of episodes that ended
+
+        # d. s ← s' (for an ended episode, the first observation of the next one)
+        obs = next_obs
+        global_step = iteration * args.num_envs
+        progress.update(args.num_envs)
+
+        # e. learn once past learning_starts, one gradient step every train_frequency steps
+        if global_step > args.learning_starts and iteration % args.train_frequency == 0:
+            if train_start is None:
+                train_start = (time.time(), global_step)
+            # e.1 sample a minibatch {(s_j, a_j, r_j, s'_j, d_j)} uniformly from D
+            data = rb.sample(args.batch_size)
+            # e.2 gradient step on L(θ), the target y held constant
+            loss, q_taken, y = td_loss(data, q_network, target_network, args.gamma, args.loss)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        # f. every C steps, update the target network: θ⁻ ← θ (or softly, θ⁻ ← τθ + (1 − τ)θ⁻)
+        if global_step > args.learning_starts and iteration % args.target_network_frequency == 0:
+            update_target(target_params, q_params, args.tau)
+
+        if train_start is not None and iteration % 100 == 0:
+            writer.add_scalar("losses/td_loss", loss.item(), global_step)
+            writer.add_scalar("losses/q_values", q_taken.mean().item(), global_step)
+            writer.add_scalar("charts/epsilon", eps, global_step)
+            writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
+            release_freed_memory()
+
+        # g. an episode ended: log its return, and how far Q(s_t, a_t; θ) was above the G_t it obtained
+        for i, (q_mean, g_mean) in ended.items():
+            writer.add_scalar("charts/q_overestimation", q_mean - g_mean, global_step)
+            writer.add_scalar("charts/q_predicted", q_mean, global_step)
+            writer.add_scalar("charts/discounted_return", g_mean, global_step)
+        if "_episode" in infos:
+            for i in np.flatnonzero(infos["_episode"]):
+                writer.add_scalar("charts/episodic_return", infos["episode"]["r"][i], global_step)
+                writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
+                progress.set_postfix(episodic_return=f"{infos['episode']['r'][i]:.1f}", refresh=False)
+
+        if interrupted:  # Ctrl-C: stop between two iterations, with every structure consistent
+            tqdm.write(f"interrupted at step {global_step}: flushing logs" + (" and saving the model" if args.save_model else ""))
+            break
     progress.close()
     envs.close()
 

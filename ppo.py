@@ -14,6 +14,7 @@ Run:  python ppo.py --env-id CartPole-v1      python ppo.py --env-id Hopper-v4  
 import ctypes
 import os
 import random
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -425,88 +426,94 @@ def train(args: Args) -> None:
     progress = tqdm(total=num_iterations * batch_size, unit="step", dynamic_ncols=True, mininterval=1.0)
     start_time = time.time()
     global_step, interrupted = 0, False
-    try:
-        for iteration in range(1, num_iterations + 1):
-            if args.anneal_lr:  # lr falls linearly from --learning-rate to 0
-                optimizer.param_groups[0]["lr"] = (1.0 - (iteration - 1.0) / num_iterations) * args.learning_rate
-
-            # 1. collect a rollout of num_steps steps per environment with the current π_θ
-            for step in range(args.num_steps):
-                with torch.no_grad():
-                    x = to_tensor(next_obs)
-                    dist = agent.distribution(x)
-                    action = dist.sample()  # a_t ~ π_θ(·|s_t)
-                    logprob, value = agent.log_prob(dist, action), agent.get_value(x)
-                env_action = action.cpu().numpy()
-                storage.obs[step], storage.actions[step] = next_obs, env_action
-                storage.logprobs[step], storage.values[step] = logprob.cpu().numpy(), value.cpu().numpy()
-                if not agent.discrete:  # the Gaussian's sample is stored as drawn; the env gets it clipped to its bounds
-                    env_action = np.clip(env_action, space.low, space.high)
-                obs_raw, rewards, terminations, truncations, infos = envs.step(env_action)
-                ends = terminations | truncations
-                storage.rewards[step] = normalizer.reward(rewards, ends)
-                storage.terminations[step], storage.truncations[step] = terminations, truncations
-                storage.final_values[step] = 0.0
-                for i, final_obs in real_final_obs(infos).items():  # V_φ(s_final) where a time limit cut the episode
-                    if truncations[i] and not terminations[i] and args.truncation_bootstrap:
-                        with torch.no_grad():
-                            storage.final_values[step, i] = agent.get_value(to_tensor(normalizer.obs(final_obs[None], update=False))).item()
-                next_obs = normalizer.obs(obs_raw)
-                global_step += args.num_envs
-                progress.update(args.num_envs)
-                if "_episode" in infos:
-                    for i in np.flatnonzero(infos["_episode"]):
-                        writer.add_scalar("charts/episodic_return", infos["episode"]["r"][i], global_step)
-                        writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
-                        progress.set_postfix(episodic_return=f"{infos['episode']['r'][i]:.1f}", refresh=False)
-
-            # 2. advantages Â_t by GAE(λ) and value targets R_t, bootstrapped from V_φ(s_T) at the rollout's end
-            rollout = to_device(storage, device)
-            with torch.no_grad():
-                advantages, returns = gae(rollout.rewards, rollout.values, agent.get_value(to_tensor(next_obs)), rollout.terminations,
-                                          rollout.truncations, rollout.final_values, args.gamma, args.gae_lambda)
-
-            # 3. several epochs of minibatch gradient steps on the clipped objective
-            b_obs = rollout.obs.reshape(batch_size, obs_dim)
-            b_actions = rollout.actions.reshape(batch_size, *rollout.actions.shape[2:])
-            b_logprobs, b_values = rollout.logprobs.reshape(-1), rollout.values.reshape(-1)
-            b_advantages, b_returns = advantages.reshape(-1), returns.reshape(-1)
-            clipfracs = []
-            for epoch in range(args.update_epochs):
-                order = torch.randperm(batch_size, device=device)
-                for start in range(0, batch_size, minibatch_size):
-                    mb = order[start:start + minibatch_size]
-                    dist = agent.distribution(b_obs[mb])
-                    new_logprob, entropy = agent.log_prob(dist, b_actions[mb]), agent.entropy(dist)
-                    mb_advantages = b_advantages[mb]
-                    if args.norm_adv:
-                        mb_advantages = (mb_advantages - mb_advantages.mean()) / (mb_advantages.std() + 1e-8)
-                    pg_loss, ratio = policy_loss(new_logprob, b_logprobs[mb], mb_advantages, args.clip_coef)
-                    v_loss = value_loss(agent.get_value(b_obs[mb]), b_values[mb], b_returns[mb], args.clip_coef, args.clip_vloss)
-                    entropy_loss = entropy.mean()
-                    loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss  # L = −L^CLIP + c_v L^V − c_e H
-                    optimizer.zero_grad()
-                    loss.backward()
-                    nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
-                    optimizer.step()
-                    with torch.no_grad():
-                        log_ratio = new_logprob - b_logprobs[mb]
-                        approx_kl = ((ratio - 1) - log_ratio).mean()  # KL(π_θ ‖ π_θ') estimate, k3 of Schulman
-                        clipfracs.append(((ratio - 1.0).abs() > args.clip_coef).float().mean())
-
-            explained_var = 1 - (b_returns - b_values).var() / b_returns.var()
-            writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
-            writer.add_scalar("losses/value_loss", v_loss.item(), global_step)
-            writer.add_scalar("losses/policy_loss", pg_loss.item(), global_step)
-            writer.add_scalar("losses/entropy", entropy_loss.item(), global_step)
-            writer.add_scalar("losses/approx_kl", approx_kl.item(), global_step)
-            writer.add_scalar("losses/clipfrac", torch.stack(clipfracs).mean().item(), global_step)
-            writer.add_scalar("losses/explained_variance", explained_var.item(), global_step)
-            writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
-            release_freed_memory()
-    except KeyboardInterrupt:
+    def on_ctrl_c(signum, frame):  # finish the current iteration, then flush, save and exit; a 2nd Ctrl-C kills
+        nonlocal interrupted
         interrupted = True
-        tqdm.write(f"interrupted at step {global_step}: flushing logs" + (" and saving the model" if args.save_model else ""))
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    signal.signal(signal.SIGINT, on_ctrl_c)
+    for iteration in range(1, num_iterations + 1):
+        if args.anneal_lr:  # lr falls linearly from --learning-rate to 0
+            optimizer.param_groups[0]["lr"] = (1.0 - (iteration - 1.0) / num_iterations) * args.learning_rate
+
+        # 1. collect a rollout of num_steps steps per environment with the current π_θ
+        for step in range(args.num_steps):
+            with torch.no_grad():
+                x = to_tensor(next_obs)
+                dist = agent.distribution(x)
+                action = dist.sample()  # a_t ~ π_θ(·|s_t)
+                logprob, value = agent.log_prob(dist, action), agent.get_value(x)
+            env_action = action.cpu().numpy()
+            storage.obs[step], storage.actions[step] = next_obs, env_action
+            storage.logprobs[step], storage.values[step] = logprob.cpu().numpy(), value.cpu().numpy()
+            if not agent.discrete:  # the Gaussian's sample is stored as drawn; the env gets it clipped to its bounds
+                env_action = np.clip(env_action, space.low, space.high)
+            obs_raw, rewards, terminations, truncations, infos = envs.step(env_action)
+            ends = terminations | truncations
+            storage.rewards[step] = normalizer.reward(rewards, ends)
+            storage.terminations[step], storage.truncations[step] = terminations, truncations
+            storage.final_values[step] = 0.0
+            for i, final_obs in real_final_obs(infos).items():  # V_φ(s_final) where a time limit cut the episode
+                if truncations[i] and not terminations[i] and args.truncation_bootstrap:
+                    with torch.no_grad():
+                        storage.final_values[step, i] = agent.get_value(to_tensor(normalizer.obs(final_obs[None], update=False))).item()
+            next_obs = normalizer.obs(obs_raw)
+            global_step += args.num_envs
+            progress.update(args.num_envs)
+            if "_episode" in infos:
+                for i in np.flatnonzero(infos["_episode"]):
+                    writer.add_scalar("charts/episodic_return", infos["episode"]["r"][i], global_step)
+                    writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
+                    progress.set_postfix(episodic_return=f"{infos['episode']['r'][i]:.1f}", refresh=False)
+
+        # 2. advantages Â_t by GAE(λ) and value targets R_t, bootstrapped from V_φ(s_T) at the rollout's end
+        rollout = to_device(storage, device)
+        with torch.no_grad():
+            advantages, returns = gae(rollout.rewards, rollout.values, agent.get_value(to_tensor(next_obs)), rollout.terminations,
+                                      rollout.truncations, rollout.final_values, args.gamma, args.gae_lambda)
+
+        # 3. several epochs of minibatch gradient steps on the clipped objective
+        b_obs = rollout.obs.reshape(batch_size, obs_dim)
+        b_actions = rollout.actions.reshape(batch_size, *rollout.actions.shape[2:])
+        b_logprobs, b_values = rollout.logprobs.reshape(-1), rollout.values.reshape(-1)
+        b_advantages, b_returns = advantages.reshape(-1), returns.reshape(-1)
+        clipfracs = []
+        for epoch in range(args.update_epochs):
+            order = torch.randperm(batch_size, device=device)
+            for start in range(0, batch_size, minibatch_size):
+                mb = order[start:start + minibatch_size]
+                dist = agent.distribution(b_obs[mb])
+                new_logprob, entropy = agent.log_prob(dist, b_actions[mb]), agent.entropy(dist)
+                mb_advantages = b_advantages[mb]
+                if args.norm_adv:
+                    mb_advantages = (mb_advantages - mb_advantages.mean()) / (mb_advantages.std() + 1e-8)
+                pg_loss, ratio = policy_loss(new_logprob, b_logprobs[mb], mb_advantages, args.clip_coef)
+                v_loss = value_loss(agent.get_value(b_obs[mb]), b_values[mb], b_returns[mb], args.clip_coef, args.clip_vloss)
+                entropy_loss = entropy.mean()
+                loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss  # L = −L^CLIP + c_v L^V − c_e H
+                optimizer.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+                optimizer.step()
+                with torch.no_grad():
+                    log_ratio = new_logprob - b_logprobs[mb]
+                    approx_kl = ((ratio - 1) - log_ratio).mean()  # KL(π_θ ‖ π_θ') estimate, k3 of Schulman
+                    clipfracs.append(((ratio - 1.0).abs() > args.clip_coef).float().mean())
+
+        explained_var = 1 - (b_returns - b_values).var() / b_returns.var()
+        writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
+        writer.add_scalar("losses/value_loss", v_loss.item(), global_step)
+        writer.add_scalar("losses/policy_loss", pg_loss.item(), global_step)
+        writer.add_scalar("losses/entropy", entropy_loss.item(), global_step)
+        writer.add_scalar("losses/approx_kl", approx_kl.item(), global_step)
+        writer.add_scalar("losses/clipfrac", torch.stack(clipfracs).mean().item(), global_step)
+        writer.add_scalar("losses/explained_variance", explained_var.item(), global_step)
+        writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
+        release_freed_memory()
+
+        if interrupted:  # Ctrl-C: stop between two iterations, with every structure consistent
+            tqdm.write(f"interrupted at step {global_step}: flushing logs" + (" and saving the model" if args.save_model else ""))
+            break
     progress.close()
     envs.close()
 

@@ -13,6 +13,7 @@ import ctypes
 import math
 import os
 import random
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -378,81 +379,87 @@ def train(args: Args) -> None:
     start_time, train_start = time.time(), None
     global_step, interrupted = 0, False
     pi_loss = a_loss = torch.tensor(float("nan"))  # logged as NaN until the first (delayed) actor update
-    try:
-        for iteration in range(1, num_iterations + 1):
-            if global_step < args.learning_starts:
-                actions = envs.action_space.sample()  # a. random actions until learning_starts
-            else:
-                with torch.no_grad():  # b. a ~ π_θ(·|s)
-                    actions = actor.sample(torch.as_tensor(obs, dtype=torch.float32, device=device))[0].cpu().numpy()
-
-            # c. execute a, observe s', r and the two end flags (terminated: d = 1; truncated: time limit)
-            next_obs, rewards, terminations, truncations, infos = envs.step(actions)
-
-            # d. store (s, a, r, s', d) in D, with the real s' where the episode ended
-            rb.add(obs, actions, rewards, real_next_obs(next_obs, infos), terminations, truncations)
-
-            # e. s ← s' (for an ended episode, the first observation of the next one)
-            obs = next_obs
-
-            # f. total_steps ← total_steps + 1 (per environment)
-            global_step = iteration * args.num_envs
-            progress.update(args.num_envs)
-
-            # g. learn once past learning_starts
-            if global_step > args.learning_starts:
-                if train_start is None:
-                    train_start = (time.time(), global_step)
-                # g.1 sample a minibatch {(s_j, a_j, r_j, s'_j, d_j)} from D
-                data = rb.sample(args.batch_size)
-
-                # g.2 critic update: gradient step on L(φ1, φ2)
-                qf_loss, qf_values, y = critic_loss(data, actor, qf, qf_target, alpha, args.gamma)
-                q_optimizer.zero_grad()
-                qf_loss.backward()
-                q_optimizer.step()
-
-                # g.3 actor and α updates (TD3-style delay, same number of updates overall)
-                if iteration % args.policy_frequency == 0:
-                    for _ in range(args.policy_frequency):
-                        pi_loss, log_pi = actor_loss(data.obs, actor, qf, alpha)
-                        actor_optimizer.zero_grad()
-                        pi_loss.backward(inputs=actor_params)  # θ only: no critic gradients
-                        actor_optimizer.step()
-
-                        if args.autotune:
-                            a_loss = alpha_loss(log_alpha, log_pi, target_entropy)
-                            a_optimizer.zero_grad()
-                            a_loss.backward()
-                            a_optimizer.step()
-                            alpha = log_alpha.detach().exp()
-
-                # g.4 soft target update φ'i ← τ φi + (1 − τ) φ'i, i.e. φ'i ← lerp(φ'i, φi, τ), all tensors in one op
-                if iteration % args.target_network_frequency == 0:
-                    torch._foreach_lerp_(qf_target_params, qf_params, args.tau)
-
-                if iteration % 100 == 0:
-                    writer.add_scalar("losses/qf1_values", qf_values[0].mean().item(), global_step)
-                    writer.add_scalar("losses/qf2_values", qf_values[1].mean().item(), global_step)
-                    writer.add_scalar("losses/qf1_loss", ((qf_values[0] - y) ** 2).mean().item(), global_step)
-                    writer.add_scalar("losses/qf2_loss", ((qf_values[1] - y) ** 2).mean().item(), global_step)
-                    writer.add_scalar("losses/qf_loss", qf_loss.item() / 2.0, global_step)
-                    writer.add_scalar("losses/actor_loss", pi_loss.item(), global_step)
-                    writer.add_scalar("losses/alpha", alpha.item(), global_step)
-                    if args.autotune:
-                        writer.add_scalar("losses/alpha_loss", a_loss.item(), global_step)
-                    writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
-                    release_freed_memory()
-
-            # h. an episode ended: the vector env has already reset it, so only log its return
-            if "_episode" in infos:
-                for i in np.flatnonzero(infos["_episode"]):
-                    writer.add_scalar("charts/episodic_return", infos["episode"]["r"][i], global_step)
-                    writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
-                    progress.set_postfix(episodic_return=f"{infos['episode']['r'][i]:.1f}", refresh=False)
-    except KeyboardInterrupt:
+    def on_ctrl_c(signum, frame):  # finish the current iteration, then flush, save and exit; a 2nd Ctrl-C kills
+        nonlocal interrupted
         interrupted = True
-        tqdm.write(f"interrupted at step {global_step}: flushing logs" + (" and saving the model" if args.save_model else ""))
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    signal.signal(signal.SIGINT, on_ctrl_c)
+    for iteration in range(1, num_iterations + 1):
+        if global_step < args.learning_starts:
+            actions = envs.action_space.sample()  # a. random actions until learning_starts
+        else:
+            with torch.no_grad():  # b. a ~ π_θ(·|s)
+                actions = actor.sample(torch.as_tensor(obs, dtype=torch.float32, device=device))[0].cpu().numpy()
+
+        # c. execute a, observe s', r and the two end flags (terminated: d = 1; truncated: time limit)
+        next_obs, rewards, terminations, truncations, infos = envs.step(actions)
+
+        # d. store (s, a, r, s', d) in D, with the real s' where the episode ended
+        rb.add(obs, actions, rewards, real_next_obs(next_obs, infos), terminations, truncations)
+
+        # e. s ← s' (for an ended episode, the first observation of the next one)
+        obs = next_obs
+
+        # f. total_steps ← total_steps + 1 (per environment)
+        global_step = iteration * args.num_envs
+        progress.update(args.num_envs)
+
+        # g. learn once past learning_starts
+        if global_step > args.learning_starts:
+            if train_start is None:
+                train_start = (time.time(), global_step)
+            # g.1 sample a minibatch {(s_j, a_j, r_j, s'_j, d_j)} from D
+            data = rb.sample(args.batch_size)
+
+            # g.2 critic update: gradient step on L(φ1, φ2)
+            qf_loss, qf_values, y = critic_loss(data, actor, qf, qf_target, alpha, args.gamma)
+            q_optimizer.zero_grad()
+            qf_loss.backward()
+            q_optimizer.step()
+
+            # g.3 actor and α updates (TD3-style delay, same number of updates overall)
+            if iteration % args.policy_frequency == 0:
+                for _ in range(args.policy_frequency):
+                    pi_loss, log_pi = actor_loss(data.obs, actor, qf, alpha)
+                    actor_optimizer.zero_grad()
+                    pi_loss.backward(inputs=actor_params)  # θ only: no critic gradients
+                    actor_optimizer.step()
+
+                    if args.autotune:
+                        a_loss = alpha_loss(log_alpha, log_pi, target_entropy)
+                        a_optimizer.zero_grad()
+                        a_loss.backward()
+                        a_optimizer.step()
+                        alpha = log_alpha.detach().exp()
+
+            # g.4 soft target update φ'i ← τ φi + (1 − τ) φ'i, i.e. φ'i ← lerp(φ'i, φi, τ), all tensors in one op
+            if iteration % args.target_network_frequency == 0:
+                torch._foreach_lerp_(qf_target_params, qf_params, args.tau)
+
+            if iteration % 100 == 0:
+                writer.add_scalar("losses/qf1_values", qf_values[0].mean().item(), global_step)
+                writer.add_scalar("losses/qf2_values", qf_values[1].mean().item(), global_step)
+                writer.add_scalar("losses/qf1_loss", ((qf_values[0] - y) ** 2).mean().item(), global_step)
+                writer.add_scalar("losses/qf2_loss", ((qf_values[1] - y) ** 2).mean().item(), global_step)
+                writer.add_scalar("losses/qf_loss", qf_loss.item() / 2.0, global_step)
+                writer.add_scalar("losses/actor_loss", pi_loss.item(), global_step)
+                writer.add_scalar("losses/alpha", alpha.item(), global_step)
+                if args.autotune:
+                    writer.add_scalar("losses/alpha_loss", a_loss.item(), global_step)
+                writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
+                release_freed_memory()
+
+        # h. an episode ended: the vector env has already reset it, so only log its return
+        if "_episode" in infos:
+            for i in np.flatnonzero(infos["_episode"]):
+                writer.add_scalar("charts/episodic_return", infos["episode"]["r"][i], global_step)
+                writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
+                progress.set_postfix(episodic_return=f"{infos['episode']['r'][i]:.1f}", refresh=False)
+
+        if interrupted:  # Ctrl-C: stop between two iterations, with every structure consistent
+            tqdm.write(f"interrupted at step {global_step}: flushing logs" + (" and saving the model" if args.save_model else ""))
+            break
     progress.close()
     envs.close()
 

@@ -12,6 +12,7 @@ import ctypes
 import math
 import os
 import random
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -352,73 +353,79 @@ def train(args: Args) -> None:
     start_time, train_start = time.time(), None
     global_step, interrupted = 0, False
     pi_loss = torch.tensor(float("nan"))  # logged as NaN until the first (delayed) actor update
-    try:
-        for iteration in range(1, num_iterations + 1):
-            if global_step < args.learning_starts:
-                actions = envs.action_space.sample()  # a. random actions until learning_starts
-            else:
-                with torch.no_grad():  # b. a = clip(μ_φ(s) + ε, a_low, a_high), ε ~ N(0, σ_explore)
-                    mu = actor(torch.as_tensor(obs, dtype=torch.float32, device=device))
-                    actions = actor.clip(mu + torch.randn_like(mu) * args.exploration_noise * actor.action_scale).cpu().numpy()
-
-            # c. execute a, observe s', r and the two end flags (terminated: d = 1; truncated: time limit)
-            next_obs, rewards, terminations, truncations, infos = envs.step(actions)
-
-            # d. store (s, a, r, s', d) in D, with the real s' where the episode ended
-            rb.add(obs, actions, rewards, real_next_obs(next_obs, infos), terminations, truncations)
-
-            # e. s ← s' (for an ended episode, the first observation of the next one)
-            obs = next_obs
-
-            # f. total_steps ← total_steps + 1 (per environment)
-            global_step = iteration * args.num_envs
-            progress.update(args.num_envs)
-
-            # g. learn once past learning_starts
-            if global_step > args.learning_starts:
-                if train_start is None:
-                    train_start = (time.time(), global_step)
-                # g.1 sample a minibatch {(s_j, a_j, r_j, s'_j, d_j)} from D
-                data = rb.sample(args.batch_size)
-
-                # g.2 critic update: gradient step on L(θ1, θ2), target from the smoothed ã' and min_i Q_θ'i
-                qf_loss, qf_values, y = critic_loss(data, actor_target, qf, qf_target, args.gamma,
-                                                    args.policy_noise, args.noise_clip)
-                q_optimizer.zero_grad()
-                qf_loss.backward()
-                q_optimizer.step()
-
-                # g.3 delayed policy update: actor and targets once every d critic updates
-                if iteration % args.policy_frequency == 0:
-                    pi_loss = actor_loss(data.obs, actor, qf, args.actor_min_q)
-                    actor_optimizer.zero_grad()
-                    pi_loss.backward(inputs=actor_params)  # φ only: no critic gradients
-                    actor_optimizer.step()
-
-                    # g.4 soft target updates θ'i ← τθi + (1 − τ)θ'i, φ' ← τφ + (1 − τ)φ': one lerp op
-                    torch._foreach_lerp_(qf_target_params, qf_params, args.tau)
-                    torch._foreach_lerp_(actor_target_params, actor_params, args.tau)
-
-                if iteration % 100 == 0:
-                    qf_losses = ((qf_values.detach() - y) ** 2).mean(1)  # E[(Q_θi(s, a) − y)²] per critic
-                    writer.add_scalar("losses/qf1_values", qf_values[0].mean().item(), global_step)
-                    writer.add_scalar("losses/qf2_values", qf_values[1].mean().item(), global_step)
-                    writer.add_scalar("losses/qf1_loss", qf_losses[0].item(), global_step)
-                    writer.add_scalar("losses/qf2_loss", qf_losses[1].item(), global_step)
-                    writer.add_scalar("losses/qf_loss", qf_loss.item() / qf.n, global_step)  # mean over critics
-                    writer.add_scalar("losses/actor_loss", pi_loss.item(), global_step)
-                    writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
-                    release_freed_memory()
-
-            # h. an episode ended: the vector env has already reset it, so only log its return
-            if "_episode" in infos:
-                for i in np.flatnonzero(infos["_episode"]):
-                    writer.add_scalar("charts/episodic_return", infos["episode"]["r"][i], global_step)
-                    writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
-                    progress.set_postfix(episodic_return=f"{infos['episode']['r'][i]:.1f}", refresh=False)
-    except KeyboardInterrupt:
+    def on_ctrl_c(signum, frame):  # finish the current iteration, then flush, save and exit; a 2nd Ctrl-C kills
+        nonlocal interrupted
         interrupted = True
-        tqdm.write(f"interrupted at step {global_step}: flushing logs" + (" and saving the model" if args.save_model else ""))
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    signal.signal(signal.SIGINT, on_ctrl_c)
+    for iteration in range(1, num_iterations + 1):
+        if global_step < args.learning_starts:
+            actions = envs.action_space.sample()  # a. random actions until learning_starts
+        else:
+            with torch.no_grad():  # b. a = clip(μ_φ(s) + ε, a_low, a_high), ε ~ N(0, σ_explore)
+                mu = actor(torch.as_tensor(obs, dtype=torch.float32, device=device))
+                actions = actor.clip(mu + torch.randn_like(mu) * args.exploration_noise * actor.action_scale).cpu().numpy()
+
+        # c. execute a, observe s', r and the two end flags (terminated: d = 1; truncated: time limit)
+        next_obs, rewards, terminations, truncations, infos = envs.step(actions)
+
+        # d. store (s, a, r, s', d) in D, with the real s' where the episode ended
+        rb.add(obs, actions, rewards, real_next_obs(next_obs, infos), terminations, truncations)
+
+        # e. s ← s' (for an ended episode, the first observation of the next one)
+        obs = next_obs
+
+        # f. total_steps ← total_steps + 1 (per environment)
+        global_step = iteration * args.num_envs
+        progress.update(args.num_envs)
+
+        # g. learn once past learning_starts
+        if global_step > args.learning_starts:
+            if train_start is None:
+                train_start = (time.time(), global_step)
+            # g.1 sample a minibatch {(s_j, a_j, r_j, s'_j, d_j)} from D
+            data = rb.sample(args.batch_size)
+
+            # g.2 critic update: gradient step on L(θ1, θ2), target from the smoothed ã' and min_i Q_θ'i
+            qf_loss, qf_values, y = critic_loss(data, actor_target, qf, qf_target, args.gamma,
+                                                args.policy_noise, args.noise_clip)
+            q_optimizer.zero_grad()
+            qf_loss.backward()
+            q_optimizer.step()
+
+            # g.3 delayed policy update: actor and targets once every d critic updates
+            if iteration % args.policy_frequency == 0:
+                pi_loss = actor_loss(data.obs, actor, qf, args.actor_min_q)
+                actor_optimizer.zero_grad()
+                pi_loss.backward(inputs=actor_params)  # φ only: no critic gradients
+                actor_optimizer.step()
+
+                # g.4 soft target updates θ'i ← τθi + (1 − τ)θ'i, φ' ← τφ + (1 − τ)φ': one lerp op
+                torch._foreach_lerp_(qf_target_params, qf_params, args.tau)
+                torch._foreach_lerp_(actor_target_params, actor_params, args.tau)
+
+            if iteration % 100 == 0:
+                qf_losses = ((qf_values.detach() - y) ** 2).mean(1)  # E[(Q_θi(s, a) − y)²] per critic
+                writer.add_scalar("losses/qf1_values", qf_values[0].mean().item(), global_step)
+                writer.add_scalar("losses/qf2_values", qf_values[1].mean().item(), global_step)
+                writer.add_scalar("losses/qf1_loss", qf_losses[0].item(), global_step)
+                writer.add_scalar("losses/qf2_loss", qf_losses[1].item(), global_step)
+                writer.add_scalar("losses/qf_loss", qf_loss.item() / qf.n, global_step)  # mean over critics
+                writer.add_scalar("losses/actor_loss", pi_loss.item(), global_step)
+                writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
+                release_freed_memory()
+
+        # h. an episode ended: the vector env has already reset it, so only log its return
+        if "_episode" in infos:
+            for i in np.flatnonzero(infos["_episode"]):
+                writer.add_scalar("charts/episodic_return", infos["episode"]["r"][i], global_step)
+                writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
+                progress.set_postfix(episodic_return=f"{infos['episode']['r'][i]:.1f}", refresh=False)
+
+        if interrupted:  # Ctrl-C: stop between two iterations, with every structure consistent
+            tqdm.write(f"interrupted at step {global_step}: flushing logs" + (" and saving the model" if args.save_model else ""))
+            break
     progress.close()
     envs.close()
 
