@@ -2,7 +2,7 @@
 
 A2C collects a short rollout of num_steps steps from num_envs parallel environments with the current
 policy π_θ, estimates advantages Â_t from n-step returns and a learned value V_φ (GAE with λ = 1 by
-default), and takes ONE gradient step on −E[log π_θ(a|s) Â] + c_v E[(V_φ(s) − R)²] − c_e H[π_θ]:
+default), and takes ONE gradient step on −E[log π_θ(a|s) Â] + c_v ½E[(V_φ(s) − R)²] − c_e H[π_θ]:
 no probability ratio, no clipping, no epochs, so the data are used once, by the policy that
 collected them (notes 000 §2: why A2C must stay on-policy). Read beside notes 002 (actor-critic,
 n-step targets). `diff a2c.py ppo.py` shows what PPO adds. Defaults follow the A2C paper and SB3's

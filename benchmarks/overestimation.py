@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from benchmarks.runlogs import read_scalars  # noqa: E402
 SCRIPTS = ("dqn", "ddqn")
 
 
@@ -37,8 +39,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def run(script: str, env_id: str, seed: int, total_timesteps: int, runs_dir: Path) -> dict:
     """One training run; returns its logged curves as {tag: (steps, values)}."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
     workdir = runs_dir / f"{script}__{env_id}__{seed}"
     workdir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, str(ROOT / f"{script}.py"), "--env-id", env_id, "--seed", str(seed),
@@ -47,9 +47,8 @@ def run(script: str, env_id: str, seed: int, total_timesteps: int, runs_dir: Pat
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
     (run_dir,) = (workdir / "runs").iterdir()
-    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-    acc.Reload()
-    return {tag: (np.array([e.step for e in acc.Scalars(tag)]), np.array([e.value for e in acc.Scalars(tag)]))
+    scalars = read_scalars(run_dir)
+    return {tag: (np.array([s for s, _ in scalars[tag]]), np.array([v for _, v in scalars[tag]]))
             for tag in ("charts/q_overestimation", "charts/q_predicted", "charts/discounted_return",
                         "charts/episodic_return")}
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.runlogs import read_scalars  # noqa: F401  (the tests import it from here)
+
 ROOT = Path(__file__).resolve().parent.parent
 CONTINUOUS = ["sac_continuous", "sac_no_reparam", "td3", "ddpg"]
 DISCRETE = ["dqn", "ddqn"]
@@ -38,15 +40,6 @@ def run_script(name: str, *flags: str, cwd: Path, timeout: float = 600, env: dic
 
 def run_dirs(cwd: Path) -> list[Path]:
     return sorted(Path(p) for p in glob.glob(str(cwd / "runs" / "*")))
-
-
-def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    """All scalars of a TensorBoard run directory: {tag: [(step, value), ...]}."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-    acc.Reload()
-    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
 @pytest.fixture
