@@ -12,6 +12,7 @@ ppo_continuous_action.py defaults. The defaults in use are printed at start.
 Run:  python ppo.py --env-id CartPole-v1      python ppo.py --env-id Hopper-v4      (--help lists every flag)
 """
 import ctypes
+import glob
 import os
 import random
 import signal
@@ -28,6 +29,11 @@ import tyro
 from torch.distributions import Categorical, Normal
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
+
+SCRIPT = os.path.basename(__file__)
+if sys.platform.startswith("linux"):  # --capture-video renders offscreen, without a display:
+    os.environ.setdefault("MUJOCO_GL", "egl")  # MuJoCo through EGL (on a GPU, or Mesa's on a CPU)
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # classic control through pygame
 
 
 @dataclass
@@ -46,6 +52,14 @@ class Args:
     """the wandb project name"""
     wandb_entity: Optional[str] = None
     """the entity (team) of the wandb project"""
+    capture_video: bool = False
+    """if toggled, record videos of the first environment and of the first evaluation episode to videos/{run_name}/"""
+    video_frequency: int = 100
+    """with --capture-video, record training episodes 0, N, 2N, ... of the first environment"""
+    checkpoint_frequency: int = 0
+    """save everything needed to continue to runs/{run_name}/checkpoint.pt every this many steps (0: never)"""
+    resume: Optional[str] = None
+    """continue the run saved in this checkpoint, with its flags, step counter, logs and wandb run"""
     save_model: bool = False
     """if toggled, save the weights (and normalisation statistics) to runs/{run_name}/ and evaluate the deterministic policy"""
     eval_episodes: int = 10
@@ -101,21 +115,30 @@ DEFAULTS = {
 }
 
 
-def make_env(env_id: str, seed: int):
+def make_env(env_id: str, seed: int, video_folder: Optional[str], video_frequency: int, video_prefix: str):
     def thunk():
-        env = gym.make(env_id)
+        if video_folder is not None:  # --capture-video: every N-th episode of this environment
+            env = gym.make(env_id, render_mode="rgb_array")
+            env = gym.wrappers.RecordVideo(env, video_folder, episode_trigger=lambda episode: episode % video_frequency == 0,
+                                           name_prefix=video_prefix)
+        else:
+            env = gym.make(env_id)
         env.action_space.seed(seed)
         return env
 
     return thunk
 
 
-def make_envs(args: Args) -> gym.vector.VectorEnv:
+def make_envs(args: Args, run_name: str, global_step: int = 0) -> gym.vector.VectorEnv:
     """Vector env in SAME_STEP autoreset mode: when an episode ends, `step` returns the reset
-    observation and puts the real last observation in infos["final_obs"]."""
+    observation and puts the real last observation in infos["final_obs"]. With --capture-video,
+    the first environment is recorded."""
+    video_folder = f"videos/{run_name}" if args.capture_video else None
+    video_prefix = f"train-resumed-at-{global_step}" if global_step else "train"
     try:
         envs = gym.vector.SyncVectorEnv(
-            [make_env(args.env_id, args.seed + i) for i in range(args.num_envs)],
+            [make_env(args.env_id, args.seed + i, video_folder if i == 0 else None, args.video_frequency, video_prefix)
+             for i in range(args.num_envs)],
             autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
         )
     except gym.error.Error as e:
@@ -148,7 +171,7 @@ def resolve_defaults(args: Args) -> str:
 
 def check_args(args: Args) -> None:
     """One clear line for a bad flag, before anything is built (unset flags, None, are skipped)."""
-    for flag in ("total_timesteps", "num_envs", "num_steps", "num_minibatches", "update_epochs", "eval_episodes"):
+    for flag in ("total_timesteps", "num_envs", "num_steps", "num_minibatches", "update_epochs", "eval_episodes", "video_frequency"):
         if getattr(args, flag) is not None and getattr(args, flag) <= 0:
             sys.exit(f"error: --{flag.replace('_', '-')} must be positive (got {getattr(args, flag)})")
     for flag in ("learning_rate", "clip_coef", "max_grad_norm"):
@@ -156,6 +179,8 @@ def check_args(args: Args) -> None:
             sys.exit(f"error: --{flag.replace('_', '-')} must be positive (got {getattr(args, flag)})")
     if not 0.0 <= args.gamma <= 1.0 or not 0.0 <= args.gae_lambda <= 1.0:
         sys.exit(f"error: need 0 <= --gamma <= 1 and 0 <= --gae-lambda <= 1 (got {args.gamma}, {args.gae_lambda})")
+    if args.checkpoint_frequency < 0:
+        sys.exit(f"error: --checkpoint-frequency must be >= 0 (got {args.checkpoint_frequency})")
     if None not in (args.num_envs, args.num_steps, args.num_minibatches):
         batch_size = args.num_envs * args.num_steps
         if batch_size % args.num_minibatches != 0:
@@ -355,10 +380,13 @@ def value_loss(new_value, old_value, returns, clip_coef: float, clip_vloss: bool
     return 0.5 * torch.max((new_value - returns) ** 2, (clipped - returns) ** 2).mean()
 
 
-def evaluate(agent: Agent, normalizer: Normalizer, env_id: str, episodes: int, seed: int, device: torch.device) -> list[float]:
+def evaluate(agent: Agent, normalizer: Normalizer, env_id: str, episodes: int, seed: int, device: torch.device,
+             video_folder: Optional[str] = None) -> list[float]:
     """Returns of the deterministic policy over `episodes` fresh episodes, the observations normalised
-    with the training statistics, frozen."""
-    env = gym.make(env_id)
+    with the training statistics, frozen; with a video folder, the first episode is recorded."""
+    env = gym.make(env_id, render_mode="rgb_array" if video_folder else None)
+    if video_folder is not None:
+        env = gym.wrappers.RecordVideo(env, video_folder, episode_trigger=lambda episode: episode == 0, name_prefix="eval")
     returns = []
     for episode in range(episodes):
         obs, _ = env.reset(seed=seed + episode)
@@ -389,29 +417,86 @@ def load_and_evaluate(args: Args, device: torch.device) -> None:
     agent.load_state_dict(agent_state)
     normalizer = Normalizer(env.observation_space.shape[0], 1, args.gamma, enabled=False)
     normalizer.load_state_dict(normalizer_state)
-    returns = evaluate(agent.to(device), normalizer, env_id, args.eval_episodes, args.seed, device)
+    video_folder = f"videos/{os.path.basename(os.path.dirname(os.path.abspath(args.eval_model)))}-eval" if args.capture_video else None
+    returns = evaluate(agent.to(device), normalizer, env_id, args.eval_episodes, args.seed, device, video_folder)
     print(f"eval of {args.eval_model} on {env_id}: {np.mean(returns):.1f} ± {np.std(returns):.1f} over {len(returns)} episodes")
 
 
-def train(args: Args) -> None:
-    envs = make_envs(args)
-    batch_size = args.num_envs * args.num_steps
-    minibatch_size = batch_size // args.num_minibatches
-    num_iterations = args.total_timesteps // batch_size
+# ---------------------------------------------------------------------------------------------
+# Runs that survive: checkpoints (--checkpoint-frequency, --resume) and videos (--capture-video)
+# ---------------------------------------------------------------------------------------------
+def rng_state(envs: gym.vector.VectorEnv) -> dict:
+    """Every random number generator the run draws from, as plain values (loadable with weights_only)."""
+    numpy_state = np.random.get_state(legacy=False)
+    numpy_state["state"]["key"] = numpy_state["state"]["key"].tolist()
+    return {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "action_space": envs.action_space.np_random.bit_generator.state}
 
-    run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+
+def set_rng_state(state: dict, envs: gym.vector.VectorEnv) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    envs.action_space.np_random.bit_generator.state = state["action_space"]
+
+
+def load_checkpoint(path: str) -> dict:
+    """--resume: a checkpoint written by this script, or one line saying what is wrong with it."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # missing, truncated, or not a torch file at all
+        sys.exit(f"error: --resume {path!r} cannot be read: {str(e).strip().splitlines()[0]}")
+    script = checkpoint.get("script") if isinstance(checkpoint, dict) else None
+    if script != SCRIPT:
+        sys.exit(f"error: --resume {path!r} is not a checkpoint of {SCRIPT}" + (f" but of {script}" if script else ""))
+    return checkpoint
+
+
+def upload_videos(wandb_run, folder: str, uploaded: set) -> None:
+    """--capture-video with --track: each finished video file goes to the wandb run once."""
+    import wandb
+
+    for path in sorted(glob.glob(os.path.join(folder, "*.mp4"))):
+        if path not in uploaded:
+            uploaded.add(path)
+            wandb_run.log({f"videos/{os.path.basename(path).split('-')[0]}": wandb.Video(path, format="mp4")})
+
+
+def train(args: Args, checkpoint: Optional[dict] = None) -> None:
+    run_name = checkpoint["run_name"] if checkpoint else f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    global_step = start_step = checkpoint["global_step"] if checkpoint else 0
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
+    if args.torch_deterministic:  # on a GPU, cuBLAS is deterministic only with this workspace setting
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(args.torch_deterministic, warn_only=True)
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
-    if args.track:
-        import wandb
 
-        wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, sync_tensorboard=True,
-                   config=vars(args), name=run_name, save_code=True)
-    writer = SummaryWriter(f"runs/{run_name}")
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+    envs = make_envs(args, run_name, global_step)
+    batch_size = args.num_envs * args.num_steps
+    minibatch_size = batch_size // args.num_minibatches
+    num_iterations = args.total_timesteps // batch_size
+
+    wandb_run, wandb_id = None, checkpoint["wandb_id"] if checkpoint else None
+    if args.track:
+        try:
+            import wandb
+
+            wandb_run = wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, sync_tensorboard=True,
+                                   config=vars(args), name=run_name, save_code=True, id=wandb_id, resume="allow")
+            wandb_id = wandb_run.id
+        except Exception as e:  # no network, no API key, ...: the local log still has everything
+            print(f"warning: --track: wandb did not start ({str(e).strip().splitlines()[0]}); "
+                  f"the run goes on, logged to runs/{run_name} only", file=sys.stderr)
+    # on --resume, the same log: TensorBoard drops what the killed run logged after its checkpoint
+    writer = SummaryWriter(f"runs/{run_name}", purge_step=global_step + 1 if checkpoint else None)
+    if checkpoint is None:
+        writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
 
     obs_dim = envs.single_observation_space.shape[0]
     space = envs.single_action_space
@@ -421,18 +506,53 @@ def train(args: Args) -> None:
     storage = make_rollout(args.num_steps, args.num_envs, obs_dim, () if agent.discrete else space.shape)
     to_tensor = lambda x: torch.as_tensor(x, dtype=torch.float32, device=device)  # noqa: E731
 
-    obs_raw, _ = envs.reset(seed=args.seed)
+    # a new run starts its environments with --seed; a resumed one restarts them at the checkpoint's
+    # step (their internal state is not in the checkpoint, so the normaliser's per-environment discounted
+    # returns restart at 0) and restores everything else, the normaliser's statistics before it sees obs_raw
+    obs_raw, _ = envs.reset(seed=args.seed + global_step)
+    if checkpoint is not None:
+        agent.load_state_dict(checkpoint["agent"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        normalizer.load_state_dict(checkpoint["normalizer"])
+        set_rng_state(checkpoint["rng"], envs)
+        print(f"resuming {run_name} at step {global_step} (with the flags it was started with)")
     next_obs = normalizer.obs(obs_raw)
-    progress = tqdm(total=num_iterations * batch_size, unit="step", dynamic_ncols=True, mininterval=1.0)
-    start_time = time.time()
-    global_step, interrupted = 0, False
+
+    def save_checkpoint() -> str:
+        """Everything needed to continue with --resume, written atomically: a crash during the save
+        leaves the previous checkpoint whole."""
+        path = f"runs/{run_name}/checkpoint.pt"
+        writer.flush()  # the log reaches this step on disk before a checkpoint says it does
+        with open(path + ".tmp", "wb") as f:
+            torch.save({"script": SCRIPT, "args": vars(args), "run_name": run_name, "wandb_id": wandb_id,
+                        "global_step": global_step, "agent": agent.state_dict(), "optimizer": optimizer.state_dict(),
+                        "normalizer": normalizer.state_dict(), "rng": rng_state(envs)}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(path + ".tmp", path)
+        return path
+
+    def stop_if_not_finite(name: str, loss: torch.Tensor) -> None:
+        """A NaN or infinite loss would spread to every network it reaches: stop before it is used,
+        while every network is still finite, and keep that state."""
+        if not torch.isfinite(loss):
+            path = save_checkpoint()
+            progress.close()
+            writer.close()
+            sys.exit(f"error: {name} is {loss.item()} at step {global_step}; the run stops before using it, "
+                     f"and the last good state is saved in {path}")
+
+    progress = tqdm(total=num_iterations * batch_size, initial=global_step, unit="step", dynamic_ncols=True, mininterval=1.0)
+    start_time, interrupted = time.time(), False
+    videos_uploaded = set(glob.glob(f"videos/{run_name}/*.mp4"))  # a resumed run uploaded these already
     def on_ctrl_c(signum, frame):  # finish the current iteration, then flush, save and exit; a 2nd Ctrl-C kills
         nonlocal interrupted
         interrupted = True
         signal.signal(signal.SIGINT, signal.SIG_DFL)
 
     signal.signal(signal.SIGINT, on_ctrl_c)
-    for iteration in range(1, num_iterations + 1):
+    # a resumed run goes on at the iteration after its checkpoint's, numbered as in an unbroken run (the lr annealing)
+    for iteration in range(global_step // batch_size + 1, num_iterations + 1):
         if args.anneal_lr:  # lr falls linearly from --learning-rate to 0
             optimizer.param_groups[0]["lr"] = (1.0 - (iteration - 1.0) / num_iterations) * args.learning_rate
 
@@ -465,6 +585,8 @@ def train(args: Args) -> None:
                     writer.add_scalar("charts/episodic_return", infos["episode"]["r"][i], global_step)
                     writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
                     progress.set_postfix(episodic_return=f"{infos['episode']['r'][i]:.1f}", refresh=False)
+                if wandb_run is not None and args.capture_video:
+                    upload_videos(wandb_run, f"videos/{run_name}", videos_uploaded)
 
         # 2. advantages Â_t by GAE(λ) and value targets R_t, bootstrapped from V_φ(s_T) at the rollout's end
         rollout = to_device(storage, device)
@@ -491,6 +613,7 @@ def train(args: Args) -> None:
                 v_loss = value_loss(agent.get_value(b_obs[mb]), b_values[mb], b_returns[mb], args.clip_coef, args.clip_vloss)
                 entropy_loss = entropy.mean()
                 loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss  # L = −L^CLIP + c_v L^V − c_e H
+                stop_if_not_finite("losses/loss", loss)
                 optimizer.zero_grad()
                 loss.backward()
                 nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
@@ -508,38 +631,49 @@ def train(args: Args) -> None:
         writer.add_scalar("losses/approx_kl", approx_kl.item(), global_step)
         writer.add_scalar("losses/clipfrac", torch.stack(clipfracs).mean().item(), global_step)
         writer.add_scalar("losses/explained_variance", explained_var.item(), global_step)
-        writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
+        writer.add_scalar("charts/SPS", int((global_step - start_step) / (time.time() - start_time)), global_step)
         release_freed_memory()
 
+        if args.checkpoint_frequency > 0 and global_step % args.checkpoint_frequency < batch_size:
+            save_checkpoint()
         if interrupted:  # Ctrl-C: stop between two iterations, with every structure consistent
             tqdm.write(f"interrupted at step {global_step}: flushing logs" + (" and saving the model" if args.save_model else ""))
+            if args.checkpoint_frequency > 0:
+                tqdm.write(f"checkpoint saved to {save_checkpoint()} (continue with --resume)")
             break
     progress.close()
     envs.close()
 
-    print(f"training-phase SPS: {global_step / (time.time() - start_time):.1f} (every step trains)")
+    print(f"training-phase SPS: {(global_step - start_step) / (time.time() - start_time):.1f} (every step trains)")
     if args.save_model:
         model_path = f"runs/{run_name}/{args.exp_name}.pt"
         torch.save({"agent": agent.state_dict(), "normalizer": normalizer.state_dict(), "args": vars(args)}, model_path)
         print(f"model saved to {model_path}")
         if not interrupted:
-            returns = evaluate(agent, normalizer, args.env_id, args.eval_episodes, args.seed + 10_000, device)
+            returns = evaluate(agent, normalizer, args.env_id, args.eval_episodes, args.seed + 10_000, device,
+                               f"videos/{run_name}" if args.capture_video else None)
             for episode, episodic_return in enumerate(returns):
                 writer.add_scalar("eval/episodic_return", episodic_return, episode)
             print(f"eval/episodic_return: {np.mean(returns):.1f} ± {np.std(returns):.1f} over {len(returns)} episodes")
     writer.close()
-    if args.track:
-        wandb.finish()
+    if wandb_run is not None:
+        if args.capture_video:
+            upload_videos(wandb_run, f"videos/{run_name}", videos_uploaded)
+        wandb_run.finish()
     if interrupted:
         sys.exit(130)
 
 
 if __name__ == "__main__":
     args = tyro.cli(Args)
-    if args.eval_model is None:
+    checkpoint = None
+    if args.resume is not None:  # the run continues with the flags it was started with, already resolved
+        checkpoint = load_checkpoint(args.resume)
+        args = Args(**{**checkpoint["args"], "resume": args.resume})
+    elif args.eval_model is None:
         print(resolve_defaults(args))
     check_args(args)
     if args.eval_model is not None:
         load_and_evaluate(args, torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu"))
     else:
-        train(args)
+        train(args, checkpoint)

@@ -10,6 +10,7 @@ notes 001 (SAC section: soft Bellman target, automatic entropy tuning, tanh corr
 Run:  python sac_continuous.py --env-id Hopper-v4          (--help lists every flag)
 """
 import ctypes
+import glob
 import math
 import os
 import random
@@ -28,6 +29,11 @@ import tyro
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+SCRIPT = os.path.basename(__file__)
+if sys.platform.startswith("linux"):  # --capture-video renders offscreen, without a display:
+    os.environ.setdefault("MUJOCO_GL", "egl")  # MuJoCo through EGL (on a GPU, or Mesa's on a CPU)
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # classic control through pygame
+
 
 @dataclass
 class Args:
@@ -45,6 +51,14 @@ class Args:
     """the wandb project name"""
     wandb_entity: Optional[str] = None
     """the entity (team) of the wandb project"""
+    capture_video: bool = False
+    """if toggled, record videos of the first environment and of the first evaluation episode to videos/{run_name}/"""
+    video_frequency: int = 100
+    """with --capture-video, record training episodes 0, N, 2N, ... of the first environment"""
+    checkpoint_frequency: int = 0
+    """save everything needed to continue to runs/{run_name}/checkpoint.pt every this many steps (0: never)"""
+    resume: Optional[str] = None
+    """continue the run saved in this checkpoint, with its flags, step counter, logs and wandb run"""
     save_model: bool = False
     """if toggled, save the weights to runs/{run_name}/ and evaluate the deterministic policy"""
     eval_episodes: int = 10
@@ -82,21 +96,30 @@ class Args:
     """automatic tuning of α towards the target entropy −dim(A)"""
 
 
-def make_env(env_id: str, seed: int):
+def make_env(env_id: str, seed: int, video_folder: Optional[str], video_frequency: int, video_prefix: str):
     def thunk():
-        env = gym.make(env_id)
+        if video_folder is not None:  # --capture-video: every N-th episode of this environment
+            env = gym.make(env_id, render_mode="rgb_array")
+            env = gym.wrappers.RecordVideo(env, video_folder, episode_trigger=lambda episode: episode % video_frequency == 0,
+                                           name_prefix=video_prefix)
+        else:
+            env = gym.make(env_id)
         env.action_space.seed(seed)
         return env
 
     return thunk
 
 
-def make_envs(args: Args) -> gym.vector.VectorEnv:
+def make_envs(args: Args, run_name: str, global_step: int = 0) -> gym.vector.VectorEnv:
     """Vector env in SAME_STEP autoreset mode: when an episode ends, `step` returns the reset
-    observation and puts the real last observation in infos["final_obs"]."""
+    observation and puts the real last observation in infos["final_obs"]. With --capture-video,
+    the first environment is recorded."""
+    video_folder = f"videos/{run_name}" if args.capture_video else None
+    video_prefix = f"train-resumed-at-{global_step}" if global_step else "train"
     try:
         envs = gym.vector.SyncVectorEnv(
-            [make_env(args.env_id, args.seed + i) for i in range(args.num_envs)],
+            [make_env(args.env_id, args.seed + i, video_folder if i == 0 else None, args.video_frequency, video_prefix)
+             for i in range(args.num_envs)],
             autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
         )
     except gym.error.Error as e:
@@ -115,11 +138,11 @@ def make_envs(args: Args) -> gym.vector.VectorEnv:
 def check_args(args: Args) -> None:
     """One clear line for a bad flag, before anything is built."""
     for flag in ("total_timesteps", "num_envs", "buffer_size", "batch_size", "policy_frequency",
-                 "target_network_frequency", "eval_episodes"):
+                 "target_network_frequency", "eval_episodes", "video_frequency"):
         if getattr(args, flag) <= 0:
             sys.exit(f"error: --{flag.replace('_', '-')} must be positive (got {getattr(args, flag)})")
-    if args.learning_starts < 0:
-        sys.exit(f"error: --learning-starts must be >= 0 (got {args.learning_starts})")
+    if args.learning_starts < 0 or args.checkpoint_frequency < 0:
+        sys.exit(f"error: --learning-starts and --checkpoint-frequency must be >= 0 (got {args.learning_starts}, {args.checkpoint_frequency})")
     if args.learning_starts >= args.total_timesteps and args.eval_model is None:
         sys.exit(f"error: --learning-starts ({args.learning_starts}) must be below --total-timesteps ({args.total_timesteps})")
     if args.batch_size > args.buffer_size:
@@ -250,6 +273,18 @@ class ReplayBuffer:
         return Batch(self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx],
                      self.terminations[idx], self.truncations[idx])
 
+    FIELDS = ("obs", "next_obs", "actions", "rewards", "terminations", "truncations")
+
+    def state_dict(self) -> dict:
+        """The stored rows only, as copies (a slice would save the whole preallocated tensor)."""
+        n = self.size if self.full else self.pos
+        return {"pos": self.pos, "full": self.full, **{k: getattr(self, k)[:n].clone() for k in self.FIELDS}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.pos, self.full = state["pos"], state["full"]
+        for k in self.FIELDS:
+            getattr(self, k)[: len(state[k])] = state[k].to(self.device)
+
 
 def real_next_obs(next_obs: np.ndarray, infos: dict) -> np.ndarray:
     """s' for the buffer: where an episode ended, the vector env already returned the reset
@@ -306,9 +341,13 @@ def alpha_loss(log_alpha: torch.Tensor, log_pi: torch.Tensor, target_entropy: fl
     return (-log_alpha.exp() * (log_pi.detach() + target_entropy)).mean()
 
 
-def evaluate(actor: Actor, env_id: str, episodes: int, seed: int, device: torch.device) -> list[float]:
-    """Returns of the deterministic policy tanh(μ_θ(s)) over `episodes` fresh episodes."""
-    env = gym.make(env_id)
+def evaluate(actor: Actor, env_id: str, episodes: int, seed: int, device: torch.device,
+             video_folder: Optional[str] = None) -> list[float]:
+    """Returns of the deterministic policy tanh(μ_θ(s)) over `episodes` fresh episodes; with a
+    video folder, the first episode is recorded."""
+    env = gym.make(env_id, render_mode="rgb_array" if video_folder else None)
+    if video_folder is not None:
+        env = gym.wrappers.RecordVideo(env, video_folder, episode_trigger=lambda episode: episode == 0, name_prefix="eval")
     returns = []
     for episode in range(episodes):
         obs, _ = env.reset(seed=seed + episode)
@@ -334,26 +373,82 @@ def load_and_evaluate(args: Args, device: torch.device) -> None:
     env = gym.make(env_id)
     actor = Actor(env.observation_space.shape[0], env.action_space.shape[0], env.action_space.low, env.action_space.high)
     actor.load_state_dict(actor_state)
-    returns = evaluate(actor.to(device), env_id, args.eval_episodes, args.seed, device)
+    video_folder = f"videos/{os.path.basename(os.path.dirname(os.path.abspath(args.eval_model)))}-eval" if args.capture_video else None
+    returns = evaluate(actor.to(device), env_id, args.eval_episodes, args.seed, device, video_folder)
     print(f"eval of {args.eval_model} on {env_id}: {np.mean(returns):.1f} ± {np.std(returns):.1f} over {len(returns)} episodes")
 
 
-def train(args: Args) -> None:
-    run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+# ---------------------------------------------------------------------------------------------
+# Runs that survive: checkpoints (--checkpoint-frequency, --resume) and videos (--capture-video)
+# ---------------------------------------------------------------------------------------------
+def rng_state(envs: gym.vector.VectorEnv) -> dict:
+    """Every random number generator the run draws from, as plain values (loadable with weights_only)."""
+    numpy_state = np.random.get_state(legacy=False)
+    numpy_state["state"]["key"] = numpy_state["state"]["key"].tolist()
+    return {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "action_space": envs.action_space.np_random.bit_generator.state}
+
+
+def set_rng_state(state: dict, envs: gym.vector.VectorEnv) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    envs.action_space.np_random.bit_generator.state = state["action_space"]
+
+
+def load_checkpoint(path: str) -> dict:
+    """--resume: a checkpoint written by this script, or one line saying what is wrong with it."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # missing, truncated, or not a torch file at all
+        sys.exit(f"error: --resume {path!r} cannot be read: {str(e).strip().splitlines()[0]}")
+    script = checkpoint.get("script") if isinstance(checkpoint, dict) else None
+    if script != SCRIPT:
+        sys.exit(f"error: --resume {path!r} is not a checkpoint of {SCRIPT}" + (f" but of {script}" if script else ""))
+    return checkpoint
+
+
+def upload_videos(wandb_run, folder: str, uploaded: set) -> None:
+    """--capture-video with --track: each finished video file goes to the wandb run once."""
+    import wandb
+
+    for path in sorted(glob.glob(os.path.join(folder, "*.mp4"))):
+        if path not in uploaded:
+            uploaded.add(path)
+            wandb_run.log({f"videos/{os.path.basename(path).split('-')[0]}": wandb.Video(path, format="mp4")})
+
+
+def train(args: Args, checkpoint: Optional[dict] = None) -> None:
+    run_name = checkpoint["run_name"] if checkpoint else f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    global_step = start_step = checkpoint["global_step"] if checkpoint else 0
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
+    if args.torch_deterministic:  # on a GPU, cuBLAS is deterministic only with this workspace setting
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(args.torch_deterministic, warn_only=True)
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
 
-    envs = make_envs(args)
+    envs = make_envs(args, run_name, global_step)
+    wandb_run, wandb_id = None, checkpoint["wandb_id"] if checkpoint else None
     if args.track:
-        import wandb
+        try:
+            import wandb
 
-        wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, sync_tensorboard=True,
-                   config=vars(args), name=run_name, save_code=True)
-    writer = SummaryWriter(f"runs/{run_name}")
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+            wandb_run = wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, sync_tensorboard=True,
+                                   config=vars(args), name=run_name, save_code=True, id=wandb_id, resume="allow")
+            wandb_id = wandb_run.id
+        except Exception as e:  # no network, no API key, ...: the local log still has everything
+            print(f"warning: --track: wandb did not start ({str(e).strip().splitlines()[0]}); "
+                  f"the run goes on, logged to runs/{run_name} only", file=sys.stderr)
+    # on --resume, the same log: TensorBoard drops what the killed run logged after its checkpoint
+    writer = SummaryWriter(f"runs/{run_name}", purge_step=global_step + 1 if checkpoint else None)
+    if checkpoint is None:
+        writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
 
     # Initialisation (notes 000 PART1): π_θ; Q_φ1, Q_φ2; targets φ'i ← φi; D; log α; H_target = −dim(A)
     obs_dim = envs.single_observation_space.shape[0]
@@ -373,11 +468,55 @@ def train(args: Args) -> None:
     a_optimizer = torch.optim.Adam([log_alpha], lr=args.q_lr, fused=True) if args.autotune else None
     rb = ReplayBuffer(args.buffer_size, obs_dim, act_dim, device)
 
-    obs, _ = envs.reset(seed=args.seed)
+    # a new run starts its environments with --seed; a resumed one restarts them at the checkpoint's
+    # step (their internal state is not in the checkpoint: see the README) and restores everything else
+    obs, _ = envs.reset(seed=args.seed + global_step)
+    if checkpoint is not None:
+        actor.load_state_dict(checkpoint["actor"])
+        qf.load_state_dict(checkpoint["qf"])
+        qf_target.load_state_dict(checkpoint["qf_target"])
+        q_optimizer.load_state_dict(checkpoint["q_optimizer"])
+        actor_optimizer.load_state_dict(checkpoint["actor_optimizer"])
+        with torch.no_grad():
+            log_alpha.copy_(checkpoint["log_alpha"])
+        alpha = log_alpha.detach().exp()
+        if a_optimizer is not None:
+            a_optimizer.load_state_dict(checkpoint["a_optimizer"])
+        rb.load_state_dict(checkpoint["rb"])
+        set_rng_state(checkpoint["rng"], envs)
+        print(f"resuming {run_name} at step {global_step} (with the flags it was started with)")
+
+    def save_checkpoint() -> str:
+        """Everything needed to continue with --resume, written atomically: a crash during the save
+        leaves the previous checkpoint whole."""
+        path = f"runs/{run_name}/checkpoint.pt"
+        writer.flush()  # the log reaches this step on disk before a checkpoint says it does
+        with open(path + ".tmp", "wb") as f:
+            torch.save({"script": SCRIPT, "args": vars(args), "run_name": run_name, "wandb_id": wandb_id,
+                        "global_step": global_step, "actor": actor.state_dict(), "qf": qf.state_dict(),
+                        "qf_target": qf_target.state_dict(), "log_alpha": log_alpha.detach(),
+                        "q_optimizer": q_optimizer.state_dict(), "actor_optimizer": actor_optimizer.state_dict(),
+                        "a_optimizer": a_optimizer.state_dict() if a_optimizer else None,
+                        "rb": rb.state_dict(), "rng": rng_state(envs)}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(path + ".tmp", path)
+        return path
+
+    def stop_if_not_finite(name: str, loss: torch.Tensor) -> None:
+        """A NaN or infinite loss would spread to every network it reaches: stop before it is used,
+        while every network is still finite, and keep that state."""
+        if not torch.isfinite(loss):
+            path = save_checkpoint()
+            progress.close()
+            writer.close()
+            sys.exit(f"error: {name} is {loss.item()} at step {global_step}; the run stops before using it, "
+                     f"and the last good state is saved in {path}")
+
     num_iterations = max(1, args.total_timesteps // args.num_envs)
-    progress = tqdm(total=num_iterations * args.num_envs, unit="step", dynamic_ncols=True, mininterval=1.0)
-    start_time, train_start = time.time(), None
-    global_step, interrupted = 0, False
+    progress = tqdm(total=num_iterations * args.num_envs, initial=global_step, unit="step", dynamic_ncols=True, mininterval=1.0)
+    start_time, train_start, interrupted = time.time(), None, False
+    videos_uploaded = set(glob.glob(f"videos/{run_name}/*.mp4"))  # a resumed run uploaded these already
     pi_loss = a_loss = torch.tensor(float("nan"))  # logged as NaN until the first (delayed) actor update
     def on_ctrl_c(signum, frame):  # finish the current iteration, then flush, save and exit; a 2nd Ctrl-C kills
         nonlocal interrupted
@@ -385,7 +524,7 @@ def train(args: Args) -> None:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
 
     signal.signal(signal.SIGINT, on_ctrl_c)
-    for iteration in range(1, num_iterations + 1):
+    for iteration in range(global_step // args.num_envs + 1, num_iterations + 1):
         if global_step < args.learning_starts:
             actions = envs.action_space.sample()  # a. random actions until learning_starts
         else:
@@ -414,6 +553,7 @@ def train(args: Args) -> None:
 
             # g.2 critic update: gradient step on L(φ1, φ2)
             qf_loss, qf_values, y = critic_loss(data, actor, qf, qf_target, alpha, args.gamma)
+            stop_if_not_finite("losses/qf_loss", qf_loss)
             q_optimizer.zero_grad()
             qf_loss.backward()
             q_optimizer.step()
@@ -422,12 +562,14 @@ def train(args: Args) -> None:
             if iteration % args.policy_frequency == 0:
                 for _ in range(args.policy_frequency):
                     pi_loss, log_pi = actor_loss(data.obs, actor, qf, alpha)
+                    stop_if_not_finite("losses/actor_loss", pi_loss)
                     actor_optimizer.zero_grad()
                     pi_loss.backward(inputs=actor_params)  # θ only: no critic gradients
                     actor_optimizer.step()
 
                     if args.autotune:
                         a_loss = alpha_loss(log_alpha, log_pi, target_entropy)
+                        stop_if_not_finite("losses/alpha_loss", a_loss)
                         a_optimizer.zero_grad()
                         a_loss.backward()
                         a_optimizer.step()
@@ -447,7 +589,7 @@ def train(args: Args) -> None:
                 writer.add_scalar("losses/alpha", alpha.item(), global_step)
                 if args.autotune:
                     writer.add_scalar("losses/alpha_loss", a_loss.item(), global_step)
-                writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
+                writer.add_scalar("charts/SPS", int((global_step - start_step) / (time.time() - start_time)), global_step)
                 release_freed_memory()
 
         # h. an episode ended: the vector env has already reset it, so only log its return
@@ -456,9 +598,15 @@ def train(args: Args) -> None:
                 writer.add_scalar("charts/episodic_return", infos["episode"]["r"][i], global_step)
                 writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
                 progress.set_postfix(episodic_return=f"{infos['episode']['r'][i]:.1f}", refresh=False)
+            if wandb_run is not None and args.capture_video:
+                upload_videos(wandb_run, f"videos/{run_name}", videos_uploaded)
 
+        if args.checkpoint_frequency > 0 and global_step % args.checkpoint_frequency < args.num_envs:
+            save_checkpoint()
         if interrupted:  # Ctrl-C: stop between two iterations, with every structure consistent
             tqdm.write(f"interrupted at step {global_step}: flushing logs" + (" and saving the model" if args.save_model else ""))
+            if args.checkpoint_frequency > 0:
+                tqdm.write(f"checkpoint saved to {save_checkpoint()} (continue with --resume)")
             break
     progress.close()
     envs.close()
@@ -472,21 +620,28 @@ def train(args: Args) -> None:
                     "log_alpha": log_alpha.detach(), "args": vars(args)}, model_path)
         print(f"model saved to {model_path}")
         if not interrupted:
-            returns = evaluate(actor, args.env_id, args.eval_episodes, args.seed + 10_000, device)
+            returns = evaluate(actor, args.env_id, args.eval_episodes, args.seed + 10_000, device,
+                               f"videos/{run_name}" if args.capture_video else None)
             for episode, episodic_return in enumerate(returns):
                 writer.add_scalar("eval/episodic_return", episodic_return, episode)
             print(f"eval/episodic_return: {np.mean(returns):.1f} ± {np.std(returns):.1f} over {len(returns)} episodes")
     writer.close()
-    if args.track:
-        wandb.finish()
+    if wandb_run is not None:
+        if args.capture_video:
+            upload_videos(wandb_run, f"videos/{run_name}", videos_uploaded)
+        wandb_run.finish()
     if interrupted:
         sys.exit(130)
 
 
 if __name__ == "__main__":
     args = tyro.cli(Args)
+    checkpoint = None
+    if args.resume is not None:  # the run continues with the flags it was started with
+        checkpoint = load_checkpoint(args.resume)
+        args = Args(**{**checkpoint["args"], "resume": args.resume})
     check_args(args)
     if args.eval_model is not None:
         load_and_evaluate(args, torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu"))
     else:
-        train(args)
+        train(args, checkpoint)

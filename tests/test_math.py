@@ -149,7 +149,7 @@ def test_vector_env_transitions_are_the_real_ones(name, env_id, steps):
     Hopper with random actions by termination; CleanRL's gymnasium 0.29 loop breaks exactly here."""
     module = __import__(name)
     args = module.Args(env_id=env_id, num_envs=2, seed=3)
-    envs = module.make_envs(args)
+    envs = module.make_envs(args, "test")
     refs = [gym.make(env_id) for _ in range(args.num_envs)]
     ref_obs = [ref.reset(seed=args.seed + i)[0] for i, ref in enumerate(refs)]
     obs, _ = envs.reset(seed=args.seed)

@@ -1,0 +1,166 @@
+"""Runs that survive (issue 5), for every script: videos, checkpoints killed and resumed, the same
+seed giving the same run, and the failures that must end in one clear line or a warning."""
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import (CONTINUOUS, DISCRETE, OFF_POLICY, ON_POLICY, ROOT, SCRIPTS, quick_env, read_scalars, run_dirs,
+                      run_script, script_command, script_env)
+from test_smoke import SHORT, assert_trained
+
+WANDB_OFFLINE = {"WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+
+
+def real_video_frames(path: Path) -> list[np.ndarray]:
+    """Decodes an mp4 file with the ffmpeg that moviepy brings; fails on anything that is not a video."""
+    import imageio_ffmpeg
+
+    frames = imageio_ffmpeg.read_frames(str(path))
+    width, height = next(frames)["size"]
+    return [np.frombuffer(frame, np.uint8).reshape(height, width, 3) for frame in frames]
+
+
+@pytest.mark.parametrize("script,env_id", [(s, quick_env(s)) for s in SCRIPTS] +
+                         [("sac_continuous", "Hopper-v4"), ("ppo", "Hopper-v4")])  # MuJoCo, rendered headless
+def test_capture_video_writes_real_videos_and_uploads_them(script, env_id, workdir):
+    proc = run_script(script, "--env-id", env_id, *SHORT[script], "--capture-video", "--video-frequency", "2",
+                      "--save-model", "--eval-episodes", "1", "--track", cwd=workdir,
+                      env={**WANDB_OFFLINE, "WANDB_DIR": str(workdir)})
+    run, _ = assert_trained(script, proc, workdir)
+    videos = workdir / "videos" / run.name
+    for name in ("train-episode-0.mp4", "eval-episode-0.mp4"):
+        frames = real_video_frames(videos / name)
+        assert len(frames) >= 5, f"{name}: {len(frames)} frames"
+        assert frames[0].std() > 1.0, f"{name}: the first frame is blank"
+        assert max(np.abs(f.astype(int) - frames[0]).mean() for f in frames) > 0.1, f"{name}: nothing moves"
+    uploaded = list((workdir / "wandb").glob("offline-run-*/files/media/videos/**/*.mp4"))
+    assert len(uploaded) == len(list(videos.glob("*.mp4")))
+
+
+# a run long enough to be killed after its first checkpoint, with losses logged at a fixed interval
+RESUMABLE = {**{s: ["--total-timesteps", "3000", "--learning-starts", "100", "--batch-size", "64",
+                    "--buffer-size", "3000", "--checkpoint-frequency", "500"] for s in CONTINUOUS},
+             **{s: ["--total-timesteps", "8000", "--learning-starts", "100", "--batch-size", "64",
+                    "--buffer-size", "8000", "--checkpoint-frequency", "500"] for s in DISCRETE},  # faster steps
+             "ppo": ["--total-timesteps", "12288", "--checkpoint-frequency", "2048"],  # 4 envs × 128 per update
+             "a2c": ["--total-timesteps", "16000", "--checkpoint-frequency", "1600"]}  # logs every 800 steps
+REGULAR_TAG = {**{s: "losses/qf_loss" for s in CONTINUOUS}, **{s: "losses/td_loss" for s in DISCRETE},
+               "ppo": "losses/value_loss", "a2c": "losses/value_loss"}
+
+
+def kill_after_first_checkpoint(script: str, flags: list[str], cwd: Path) -> Path:
+    proc = subprocess.Popen(script_command(script, *flags), cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=script_env())
+    deadline = time.time() + 300
+    while not list(cwd.glob("runs/*/checkpoint.pt")) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # it goes on logging past the checkpoint: the resumed log must drop that part
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=60) == -signal.SIGKILL, "the run ended before it could be killed"
+    (checkpoint,) = cwd.glob("runs/*/checkpoint.pt")
+    return checkpoint
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_killed_run_resumes_to_the_end_with_an_unbroken_log(script, workdir):
+    flags = ["--env-id", quick_env(script), *RESUMABLE[script], "--save-model", "--eval-episodes", "1"]
+    checkpoint = kill_after_first_checkpoint(script, flags, workdir)
+    saved_at = torch.load(checkpoint, weights_only=True)["global_step"]
+    shutil.copy(checkpoint, workdir / "first_checkpoint.pt")
+    total = int(flags[flags.index("--total-timesteps") + 1])
+
+    proc = run_script(script, "--resume", str(checkpoint), cwd=workdir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"at step {saved_at}" in proc.stdout
+    (run,) = run_dirs(workdir)  # the same run directory, not a new one
+    steps = [step for step, _ in read_scalars(run)[REGULAR_TAG[script]]]
+    gaps = np.diff(steps)
+    assert (gaps == gaps[0]).all(), f"{REGULAR_TAG[script]} logged at {steps}"  # no hole, no step twice
+    assert total - gaps[0] < steps[-1] <= total
+    assert len(read_scalars(run)["eval/episodic_return"]) == 1
+
+    # Resumed twice from the same checkpoint: the same final weights (see the README for why a
+    # resumed run differs from one never interrupted: the environments restart at the checkpoint)
+    first = torch.load(run / f"{script}.pt", weights_only=True)
+    again = run_script(script, "--resume", str(workdir / "first_checkpoint.pt"), cwd=workdir)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert_same_tensors(first, torch.load(run / f"{script}.pt", weights_only=True))
+
+
+def assert_same_tensors(a: dict, b: dict) -> None:
+    for key, value in a.items():
+        if isinstance(value, dict) and key != "args":
+            assert_same_tensors(value, b[key])
+        elif isinstance(value, torch.Tensor):
+            assert torch.equal(value, b[key]), key
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_same_seed_gives_the_same_run(script, workdir):
+    models, returns = [], []
+    for attempt in ("first", "second"):
+        cwd = workdir / attempt
+        cwd.mkdir()
+        proc = run_script(script, "--env-id", quick_env(script), *SHORT[script], "--seed", "7", "--torch-deterministic",
+                          "--save-model", "--eval-episodes", "1", cwd=cwd)
+        run, scalars = assert_trained(script, proc, cwd)
+        models.append(torch.load(run / f"{script}.pt", weights_only=True))
+        returns.append(scalars["charts/episodic_return"])
+    assert returns[0] == returns[1]
+    assert_same_tensors(models[0], models[1])
+
+
+def write_bad_checkpoint(kind: str, script: str, path: Path) -> None:
+    other = "td3" if script != "td3" else "ddpg"
+    if kind == "truncated":
+        torch.save({"script": f"{script}.py", "weights": torch.zeros(10_000)}, path)
+        path.write_bytes(path.read_bytes()[:1000])
+    elif kind == "another script's":
+        torch.save({"script": f"{other}.py", "args": {}, "global_step": 0}, path)
+    elif kind == "a saved model, not a checkpoint":
+        torch.save({"actor": {}, "args": {}}, path)
+
+
+@pytest.mark.parametrize("kind", ["missing", "truncated", "another script's", "a saved model, not a checkpoint"])
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_resume_from_a_bad_checkpoint_is_one_clear_line(script, kind, workdir):
+    path = workdir / "checkpoint.pt"
+    write_bad_checkpoint(kind, script, path)
+    proc = run_script(script, "--resume", str(path), cwd=workdir)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --resume"), proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_wandb_that_cannot_start_is_a_warning_and_the_run_goes_on(script, workdir):
+    # online mode with no API key anywhere (HOME has no .netrc): wandb.init refuses at once
+    proc = run_script(script, "--env-id", quick_env(script), *SHORT[script], "--track", cwd=workdir,
+                      env={"WANDB_MODE": "online", "WANDB_API_KEY": "", "HOME": str(workdir), "WANDB_DIR": str(workdir)})
+    assert_trained(script, proc, workdir)
+    assert "warning: --track: wandb did not start" in proc.stderr
+
+
+NAN_ENV = {**{s: "nan_envs:NanPendulum-v0" for s in CONTINUOUS + ON_POLICY},
+           **{s: "nan_envs:NanCartPole-v0" for s in DISCRETE}}  # rewards turn NaN after 150 steps per env
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_nan_loss_stops_the_run_naming_it_after_saving_the_last_good_state(script, workdir):
+    proc = run_script(script, "--env-id", NAN_ENV[script], *SHORT[script], "--total-timesteps", "2048", cwd=workdir,
+                      env={"PYTHONPATH": str(ROOT / "tests")})
+    assert proc.returncode == 1
+    error = proc.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: losses/") and " is nan at step " in error, proc.stderr[-2000:]
+    (checkpoint,) = workdir.glob("runs/*/checkpoint.pt")
+    assert str(checkpoint.relative_to(workdir)) in error
+    state = torch.load(checkpoint, weights_only=True)
+    networks = [v for k, v in state.items() if isinstance(v, dict) and "optimizer" not in k
+                and k not in ("args", "rng", "rb", "normalizer")]  # the buffer holds the NaN rewards
+    assert networks and all(torch.isfinite(t).all() for net in networks for t in net.values() if torch.is_tensor(t))
