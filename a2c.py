@@ -12,6 +12,7 @@ reward normalisation. The defaults in use are printed at start.
 
 Run:  python a2c.py --env-id CartPole-v1      python a2c.py --env-id Hopper-v4      (--help lists every flag)
 """
+import collections
 import ctypes
 import glob
 import os
@@ -92,6 +93,9 @@ class Args:
     """coefficient of the value loss"""
     max_grad_norm: float = 0.5
     """the maximum norm of the gradient (clipped above it)"""
+    replay_lag: int = 0
+    """learn from the rollout collected this many updates earlier instead of the fresh one: data of an
+    older policy, as a replay buffer would give (notes 000 §2, the lagging critic); 0 is A2C"""
     truncation_bootstrap: bool = True
     """if toggled, bootstrap from V(s_final) where a time limit cut the episode; --no-truncation-bootstrap
     treats a truncation as a termination, as CleanRL's PPO does (for comparison only)"""
@@ -170,7 +174,7 @@ def check_args(args: Args) -> None:
             sys.exit(f"error: --{flag.replace('_', '-')} must be positive (got {getattr(args, flag)})")
     if not 0.0 <= args.gamma <= 1.0 or not 0.0 <= args.gae_lambda <= 1.0:
         sys.exit(f"error: need 0 <= --gamma <= 1 and 0 <= --gae-lambda <= 1 (got {args.gamma}, {args.gae_lambda})")
-    for flag in ("checkpoint_frequency",):
+    for flag in ("checkpoint_frequency", "replay_lag"):
         if getattr(args, flag) < 0:
             sys.exit(f"error: --{flag.replace('_', '-')} must be >= 0 (got {getattr(args, flag)})")
     if None not in (args.num_envs, args.num_steps, args.total_timesteps) and args.total_timesteps < args.num_envs * args.num_steps and args.eval_model is None:
@@ -526,6 +530,7 @@ def train(args: Args, checkpoint: Optional[dict] = None) -> None:
     progress = tqdm(total=num_iterations * batch_size, initial=global_step, unit="step", dynamic_ncols=True, mininterval=1.0)
     start_time, interrupted = time.time(), False
     videos_uploaded = set(glob.glob(f"videos/{run_name}/*.mp4"))  # a resumed run uploaded these already
+    lagged = collections.deque(maxlen=args.replay_lag + 1)  # --replay-lag: the last K + 1 rollouts
     def on_ctrl_c(signum, frame):  # finish the current iteration, then flush, save and exit; a 2nd Ctrl-C kills
         nonlocal interrupted
         interrupted = True
@@ -580,6 +585,9 @@ def train(args: Args, checkpoint: Optional[dict] = None) -> None:
         b_actions = rollout.actions.reshape(batch_size, *rollout.actions.shape[2:])
         b_logprobs, b_values = rollout.logprobs.reshape(-1), rollout.values.reshape(-1)
         b_advantages, b_returns = advantages.reshape(-1), returns.reshape(-1)
+        if args.replay_lag > 0:  # off-policy on purpose: Â_t and R_t of an older π, with no correction for it
+            lagged.append([t.clone() for t in (b_obs, b_actions, b_logprobs, b_values, b_advantages, b_returns)])
+            b_obs, b_actions, b_logprobs, b_values, b_advantages, b_returns = lagged[0]
         dist = agent.distribution(b_obs)
         new_logprob, entropy = agent.log_prob(dist, b_actions), agent.entropy(dist)  # new_logprob = b_logprobs: on-policy
         if args.norm_adv:

@@ -1,0 +1,207 @@
+"""Run a grid of scripts × environments × seeds, locally on a pool of processes or on a Ray cluster,
+and gather every run's curve and final figures into one tidy CSV.
+
+An *arm* is a script with its flags, named: `--arm "no-baseline=sac_no_reparam.py --no-baseline"`;
+`--scripts a b` adds one arm per script, named after it. `--flags` go to every arm. Every arm runs on
+every `--env-ids` × `--seeds`, each run in its own folder `{out}/runs/{arm}__{env_id}__{seed}/`,
+and a run whose `result.csv` exists is skipped, so a grid that was interrupted picks up where it
+stopped. The gathered `{out}/results.csv` has one row per measurement:
+
+    arm, script, env_id, seed, tag, step, value
+
+where `tag` is a TensorBoard tag of the run (`charts/episodic_return` and any `--tags`) or a final
+figure: `final/return_last10` (mean of the last 10 episodic returns), `final/eval_return` (mean of
+the evaluation episodes, with --save-model), `final/sps` (the script's training-phase SPS) and
+`final/seconds` (wall time of the run).
+
+Run:  python benchmarks/grid.py --scripts sac_continuous sac_no_reparam --env-ids Pendulum-v1 \\
+          --seeds 1 2 3 --flags "--total-timesteps 20000" --out results/sac
+      python benchmarks/grid.py ... --backend ray --ray-address auto   (a running Ray cluster)
+"""
+import argparse
+import csv
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import NamedTuple
+
+ROOT = Path(__file__).resolve().parent.parent
+COLUMNS = ["arm", "script", "env_id", "seed", "tag", "step", "value"]
+SPS_LINE = re.compile(r"training-phase SPS: ([0-9.eE+-]+)")
+
+
+class Run(NamedTuple):
+    arm: str
+    script: str  # a file name at the repository root, e.g. "sac_continuous.py"
+    flags: tuple  # the arm's flags and the grid's --flags
+    env_id: str
+    seed: int
+    folder: str  # where the script runs (its runs/ and videos/ go there)
+    threads: int  # OMP_NUM_THREADS of the run
+    tags: tuple  # TensorBoard tags to gather besides charts/episodic_return
+
+
+def parse_arm(text: str) -> tuple[str, str, list[str]]:
+    """"name=script.py --flag value ..." → (name, script, flags)."""
+    name, sep, command = text.partition("=")
+    words = shlex.split(command)
+    if not sep or not name or not words or not words[0].endswith(".py"):
+        raise argparse.ArgumentTypeError(f"--arm {text!r}: expected NAME=SCRIPT.py [FLAGS...]")
+    return name, words[0], words[1:]
+
+
+def plan(args: argparse.Namespace) -> list[Run]:
+    arms = [(s, f"{s}.py", []) for s in args.scripts] + [parse_arm(a) for a in args.arm]
+    if not arms:
+        sys.exit("error: no runs: give --scripts or --arm")
+    for name, script, _ in arms:
+        if not (ROOT / script).is_file():
+            sys.exit(f"error: arm {name!r}: no script {script} at the repository root")
+    if len({name for name, _, _ in arms}) != len(arms):
+        sys.exit("error: two arms have the same name")
+    common = shlex.split(args.flags)
+    return [Run(name, script, tuple(flags + common), env_id, seed,
+                str(args.out / "runs" / f"{name}__{env_id}__{seed}"), args.cpus_per_run, tuple(args.tags))
+            for name, script, flags in arms for env_id in args.env_ids for seed in args.seeds]
+
+
+def execute(run: Run) -> list[list]:
+    """Runs one script to the end in its folder and returns its rows (COLUMNS). Runs wherever it is
+    called: in a thread of this process, or in a Ray worker on another machine."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from runlogs import read_scalars
+    folder = Path(run.folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, str(ROOT / run.script), "--env-id", run.env_id, "--seed", str(run.seed), *run.flags]
+    env = {**os.environ, "OMP_NUM_THREADS": str(run.threads), "PYTHONWARNINGS": "ignore"}
+    start = time.time()
+    proc = subprocess.run(command, cwd=folder, capture_output=True, text=True, env=env)
+    seconds = time.time() - start
+    (folder / "stdout.txt").write_text(proc.stdout)
+    (folder / "stderr.txt").write_text(proc.stderr)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise RuntimeError(f"{run.arm} {run.env_id} seed {run.seed}: exit status {proc.returncode}: {last}")
+    (run_dir,) = sorted((folder / "runs").iterdir(), key=lambda p: p.stat().st_mtime)[-1:]
+    scalars = read_scalars(run_dir)
+    head = [run.arm, run.script, run.env_id, run.seed]
+    rows = [head + [tag, step, value] for tag in ("charts/episodic_return", *run.tags)
+            for step, value in scalars.get(tag, [])]
+    returns = scalars.get("charts/episodic_return", [])
+    final_step = max((step for tag in scalars.values() for step, _ in tag), default=0)
+    if returns:
+        rows.append(head + ["final/return_last10", final_step, sum(v for _, v in returns[-10:]) / len(returns[-10:])])
+    if scalars.get("eval/episodic_return"):
+        evals = [v for _, v in scalars["eval/episodic_return"]]
+        rows.append(head + ["final/eval_return", final_step, sum(evals) / len(evals)])
+    sps = SPS_LINE.search(proc.stdout)
+    if sps:
+        rows.append(head + ["final/sps", final_step, float(sps.group(1))])
+    rows.append(head + ["final/seconds", final_step, seconds])
+    return rows
+
+
+def write_rows(path: Path, rows: list[list]) -> None:
+    """Atomically: a result file that exists is complete, so the run it stands for can be skipped."""
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(COLUMNS)
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def read_rows(path: Path) -> list[list]:
+    with open(path, newline="") as f:
+        return list(csv.reader(f))[1:]
+
+
+def run_local(todo: list[Run], workers: int, progress) -> list[str]:
+    """A pool of threads, each waiting on one script's process: `workers` runs at a time."""
+    failures = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(execute, run): run for run in todo}
+        for future in as_completed(futures):
+            failures += finish(futures[future], future.exception() or future.result(), progress)
+    return failures
+
+
+def run_ray(todo: list[Run], address: str, gpus_per_run: float, progress) -> list[str]:
+    """One Ray task per run, with its CPUs (and GPUs) declared; the rows come back to this driver.
+    Every node needs this repository at the same path and the packages of requirements.txt."""
+    import ray
+
+    try:
+        ray.init(address=None if address == "local" else address, log_to_driver=False)
+    except ConnectionError as e:
+        sys.exit(f"error: --ray-address {address!r}: no Ray cluster there ({e}); 'local' starts one on this machine")
+    remote = ray.remote(execute)
+    pending = {remote.options(num_cpus=run.threads, num_gpus=gpus_per_run).remote(run): run for run in todo}
+    failures = []
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        run = pending.pop(done[0])
+        try:
+            outcome = ray.get(done[0])
+        except ray.exceptions.RayTaskError as e:  # the task's RuntimeError, wrapped by Ray
+            outcome = e.cause if isinstance(e.cause, Exception) else e
+        failures += finish(run, outcome, progress)
+    ray.shutdown()
+    return failures
+
+
+def finish(run: Run, outcome: list | Exception, progress) -> list[str]:
+    """Records one finished run: its rows in its result.csv, or its failure."""
+    progress.update(1)
+    if isinstance(outcome, Exception):
+        progress.write(f"failed: {outcome}")
+        return [str(outcome)]
+    write_rows(Path(run.folder) / "result.csv", outcome)
+    progress.set_postfix_str(f"last: {run.arm} {run.env_id} seed {run.seed}")
+    return []
+
+
+def main(argv=None) -> None:
+    from tqdm import tqdm
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--scripts", nargs="*", default=[], help="one arm per script, e.g. dqn ddqn")
+    p.add_argument("--arm", action="append", default=[], help='a named arm: "NAME=SCRIPT.py FLAGS..." (repeatable)')
+    p.add_argument("--env-ids", nargs="+", required=True)
+    p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    p.add_argument("--flags", default="", help="flags for every arm, in one string")
+    p.add_argument("--tags", nargs="*", default=[], help="TensorBoard tags to gather besides charts/episodic_return")
+    p.add_argument("--out", type=Path, required=True, help="folder of the runs and of results.csv")
+    p.add_argument("--backend", choices=["local", "ray"], default="local")
+    p.add_argument("--workers", type=int, default=os.cpu_count(), help="local: runs at a time (default: the cores)")
+    p.add_argument("--cpus-per-run", type=int, default=1, help="CPUs declared per run (and its torch threads)")
+    p.add_argument("--gpus-per-run", type=float, default=0, help="ray: GPUs declared per run (add --cuda to --flags)")
+    p.add_argument("--ray-address", default="auto",
+                   help="ray: the cluster to join ('auto': the one started here by `ray start`; 'local': a new one in this process)")
+    args = p.parse_args(argv)
+    if args.workers < 1 or args.cpus_per_run < 1 or args.gpus_per_run < 0:
+        sys.exit("error: --workers and --cpus-per-run must be >= 1, --gpus-per-run >= 0")
+
+    runs = plan(args)
+    todo = [run for run in runs if not (Path(run.folder) / "result.csv").is_file()]
+    print(f"{len(runs)} runs in the grid, {len(runs) - len(todo)} already done, {len(todo)} to run ({args.backend})")
+    with tqdm(total=len(todo), unit="run", dynamic_ncols=True) as progress:
+        if args.backend == "local":
+            failures = run_local(todo, args.workers, progress)
+        else:
+            failures = run_ray(todo, args.ray_address, args.gpus_per_run, progress)
+    rows = [row for run in runs if (Path(run.folder) / "result.csv").is_file()
+            for row in read_rows(Path(run.folder) / "result.csv")]
+    write_rows(args.out / "results.csv", rows)
+    print(f"{args.out / 'results.csv'}: {len(rows)} rows from {len(runs) - len(failures)} runs")
+    if failures:
+        sys.exit(f"error: {len(failures)} run(s) failed (their stderr.txt is in their folder); run the grid again to retry them")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""benchmarks/grid.py (on a local pool and on a Ray instance the test starts) and benchmarks/plot.py."""
+import csv
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, script_env
+
+TINY = ["--scripts", "dqn", "--arm", "huber=dqn.py --loss huber", "--env-ids", "CartPole-v1", "--seeds", "1", "2",
+        "--flags", "--total-timesteps 400 --learning-starts 100", "--tags", "charts/q_overestimation"]
+
+
+def grid(*flags: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "grid.py"), *flags], cwd=cwd,
+                          capture_output=True, text=True, timeout=900, env=script_env())
+
+
+def rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def assert_complete(results: Path, runs: set) -> None:
+    table = rows(results)
+    assert {(r["arm"], r["env_id"], r["seed"]) for r in table} == runs
+    for run in runs:
+        tags = {r["tag"] for r in table if (r["arm"], r["env_id"], r["seed"]) == run}
+        assert {"charts/episodic_return", "charts/q_overestimation", "final/return_last10", "final/sps",
+                "final/seconds"} <= tags, (run, tags)
+
+
+def test_grid_runs_locally_skips_what_is_done_and_writes_one_tidy_csv(workdir):
+    out = workdir / "out"
+    first = grid(*TINY, "--out", str(out), "--workers", "2", cwd=workdir)
+    assert first.returncode == 0, first.stderr[-3000:]
+    runs = {(arm, "CartPole-v1", seed) for arm in ("dqn", "huber") for seed in ("1", "2")}
+    assert_complete(out / "results.csv", runs)
+    before = (out / "results.csv").read_text()
+
+    # an interrupted grid: one run has no result yet; only that one runs again
+    shutil.rmtree(out / "runs" / "huber__CartPole-v1__2")
+    again = grid(*TINY, "--out", str(out), "--workers", "2", cwd=workdir)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "3 already done, 1 to run" in again.stdout
+    assert (out / "results.csv").read_text().count("\n") == before.count("\n")
+
+
+def test_grid_reports_a_failed_run_and_keeps_the_others(workdir):
+    proc = grid("--arm", "bad=dqn.py --batch-size 0", "--scripts", "dqn", "--env-ids", "CartPole-v1", "--seeds", "1",
+                "--flags", "--total-timesteps 300 --learning-starts 100", "--out", str(workdir / "out"), cwd=workdir)
+    assert proc.returncode != 0
+    assert "1 run(s) failed" in proc.stderr
+    assert {r["arm"] for r in rows(workdir / "out" / "results.csv")} == {"dqn"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_grid_runs_on_a_ray_cluster(workdir):
+    pytest.importorskip("ray")
+    ray = str(Path(sys.executable).parent / "ray")
+    port = free_port()
+    temp = tempfile.mkdtemp(prefix="ray")  # short: Ray's socket paths inside it must stay under 108 characters
+    env = script_env({"RAY_TMPDIR": temp})
+    start = subprocess.run([ray, "start", "--head", "--num-cpus", "2", "--port", str(port), "--disable-usage-stats",
+                            "--include-dashboard", "false", "--temp-dir", temp],
+                           capture_output=True, text=True, timeout=300, env=env)
+    assert start.returncode == 0, start.stderr[-3000:]
+    try:
+        proc = grid(*TINY, "--out", str(workdir / "out"), "--backend", "ray", "--ray-address", f"127.0.0.1:{port}",
+                    cwd=workdir)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "Connected to Ray cluster" in proc.stderr + proc.stdout
+        assert_complete(workdir / "out" / "results.csv",
+                        {(arm, "CartPole-v1", seed) for arm in ("dqn", "huber") for seed in ("1", "2")})
+    finally:
+        subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=300, env=env)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_plot_draws_a_real_image_and_a_table(workdir):
+    """A small CSV of the grid's format: 2 environments × 2 arms × 4 seeds of noisy rising curves."""
+    rng = np.random.default_rng(0)
+    path = workdir / "results.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["arm", "script", "env_id", "seed", "tag", "step", "value"])
+        for env in ("Pendulum-v1", "CartPole-v1"):
+            for arm, slope in (("fast", 2.0), ("slow", 1.0)):
+                for seed in range(4):
+                    steps = np.sort(rng.integers(1, 10_000, 60))
+                    for step in steps:
+                        writer.writerow([arm, "x.py", env, seed, "charts/episodic_return", step, slope * step / 100 + rng.normal()])
+                    writer.writerow([arm, "x.py", env, seed, "final/return_last10", steps[-1], slope * 100 + seed])
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "plot.py"), str(path), "--out", str(workdir / "fig")],
+                          capture_output=True, text=True, timeout=300, env=script_env())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    from PIL import Image
+
+    image = np.asarray(Image.open(workdir / "fig.png").convert("L"), dtype=float)
+    assert image.shape[0] >= 300 and image.shape[1] >= 800  # two panels side by side
+    assert image.std() > 10 and (image < 200).mean() > 0.01  # not blank: lines, bands, text
+    table = (workdir / "fig.md").read_text().splitlines()
+    assert len(table) == 2 + 4  # header, rule, 2 envs × 2 arms
+    fast = next(line for line in table if "Pendulum-v1 | fast" in line)
+    assert "| 4 |" in fast and "201.5 ± 1.12" in fast and "| 201.5 |" in fast  # mean ± std, IQM of 200..203
