@@ -354,11 +354,11 @@ def load_and_evaluate(args: Args, device: torch.device) -> None:
     try:
         saved = torch.load(args.eval_model, map_location=device, weights_only=True)
         env_id, gamma, q_state = saved["args"]["env_id"], saved["args"]["gamma"], saved["q_network"]
-    except (OSError, RuntimeError, KeyError, TypeError) as e:
-        sys.exit(f"error: --eval-model {args.eval_model!r} is not a model saved by {args.exp_name}.py: {e}")
-    env = gym.make(env_id)
-    q_network = QNetwork(env.observation_space.shape[0], env.action_space.n)
-    q_network.load_state_dict(q_state)
+        env = gym.make(env_id)
+        q_network = QNetwork(env.observation_space.shape[0], env.action_space.n)
+        q_network.load_state_dict(q_state)
+    except (OSError, RuntimeError, KeyError, TypeError) as e:  # missing, truncated, or another script's model
+        sys.exit(f"error: --eval-model {args.eval_model!r} is not a model saved by {SCRIPT}: {str(e).strip().splitlines()[0]}")
     video_folder = f"videos/{os.path.basename(os.path.dirname(os.path.abspath(args.eval_model)))}-eval" if args.capture_video else None
     returns, _ = evaluate(q_network.to(device), env_id, args.eval_episodes, args.seed, gamma, device, video_folder)
     print(f"eval of {args.eval_model} on {env_id}: {np.mean(returns):.1f} ± {np.std(returns):.1f} over {len(returns)} episodes")

@@ -410,13 +410,13 @@ def load_and_evaluate(args: Args, device: torch.device) -> None:
     try:
         saved = torch.load(args.eval_model, map_location=device, weights_only=True)
         env_id, agent_state, normalizer_state = saved["args"]["env_id"], saved["agent"], saved["normalizer"]
-    except (OSError, RuntimeError, KeyError, TypeError) as e:
-        sys.exit(f"error: --eval-model {args.eval_model!r} is not a model saved by {args.exp_name}.py: {e}")
-    env = gym.make(env_id)
-    agent = Agent(env.observation_space.shape[0], env.action_space)
-    agent.load_state_dict(agent_state)
-    normalizer = Normalizer(env.observation_space.shape[0], 1, args.gamma, enabled=False)
-    normalizer.load_state_dict(normalizer_state)
+        env = gym.make(env_id)
+        agent = Agent(env.observation_space.shape[0], env.action_space)
+        agent.load_state_dict(agent_state)
+        normalizer = Normalizer(env.observation_space.shape[0], 1, args.gamma, enabled=False)
+        normalizer.load_state_dict(normalizer_state)
+    except (OSError, RuntimeError, KeyError, TypeError) as e:  # missing, truncated, or another script's model
+        sys.exit(f"error: --eval-model {args.eval_model!r} is not a model saved by {SCRIPT}: {str(e).strip().splitlines()[0]}")
     video_folder = f"videos/{os.path.basename(os.path.dirname(os.path.abspath(args.eval_model)))}-eval" if args.capture_video else None
     returns = evaluate(agent.to(device), normalizer, env_id, args.eval_episodes, args.seed, device, video_folder)
     print(f"eval of {args.eval_model} on {env_id}: {np.mean(returns):.1f} ± {np.std(returns):.1f} over {len(returns)} episodes")

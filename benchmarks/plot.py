@@ -4,7 +4,8 @@ The PNG has one panel per environment and one line per arm: the mean across seed
 curve (smoothed over --smooth points, then interpolated onto common steps), with a shaded band of
 ± one standard deviation across seeds. The Markdown table has one row per environment and arm: the
 number of seeds, then for each --table tag the mean ± std across seeds, and for the first one also
-the interquartile mean (IQM: the mean of the middle half of the seeds) when there are 4 seeds or more.
+the interquartile mean (IQM: the mean of the middle half of the seeds) when there are 4 seeds or
+more, and the value of each seed.
 A tag of the CSV's `final/` figures is one value per seed; any other tag (a curve, such as
 charts/q_overestimation) counts as its mean over the second half of the run's steps.
 
@@ -70,7 +71,7 @@ def iqm(values: list[float]) -> float:
 def table(series: dict, tags: list[str]) -> str:
     envs = sorted({env for env, _, _ in series})
     arms = list(dict.fromkeys(arm for _, arm, _ in series))  # in the CSV's order
-    head = ["env", "arm", "seeds"] + [f"{t} (mean ± std)" for t in tags] + [f"{tags[0]} (IQM)"]
+    head = ["env", "arm", "seeds"] + [f"{t} (mean ± std)" for t in tags] + [f"{tags[0]} (IQM)", f"{tags[0]} per seed"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for env in envs:
         for arm in arms:
@@ -84,6 +85,7 @@ def table(series: dict, tags: list[str]) -> str:
                 if tag == tags[0]:
                     first = values
             cells.append(f"{iqm(first):.4g}" if len(first) >= 4 else "— (under 4 seeds)")
+            cells.append(", ".join(f"{v:.4g}" for v in first))
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -96,7 +98,7 @@ def plot(series: dict, tag: str, window: int, points: int, title: str, path: Pat
 
     envs = sorted({env for env, _, _ in series})
     arms = list(dict.fromkeys(arm for _, arm, _ in series))
-    fig, axes = plt.subplots(1, len(envs), figsize=(5.5 * len(envs), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(envs), figsize=(max(7.0, 5.5 * len(envs)), 4.5), squeeze=False)
     for ax, env in zip(axes[0], envs):
         for i, arm in enumerate(arms):
             per_seed = [tags[tag] for (e, a, _), tags in sorted(series.items()) if (e, a) == (env, arm) and tags.get(tag)]
@@ -112,8 +114,7 @@ def plot(series: dict, tag: str, window: int, points: int, title: str, path: Pat
         ax.set_ylabel(tag)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(f"{title}  (line: mean across seeds; band: ± 1 std)" if title else "line: mean across seeds; band: ± 1 std",
-                 fontsize=10)
+    fig.suptitle((f"{title}\n" if title else "") + "line: mean across seeds; band: ± 1 std across seeds", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -125,6 +125,10 @@ def write_bad_checkpoint(kind: str, script: str, path: Path) -> None:
         torch.save({"script": f"{other}.py", "args": {}, "global_step": 0}, path)
     elif kind == "a saved model, not a checkpoint":
         torch.save({"actor": {}, "args": {}}, path)
+    elif kind == "another architecture's model":  # weights that fit none of the scripts' networks
+        wrong = {"fc_other.weight": torch.zeros(2, 3)}
+        torch.save({"actor": wrong, "q_network": wrong, "agent": wrong, "normalizer": {}, "qf": wrong,
+                    "args": {"env_id": quick_env(script), "gamma": 0.99}}, path)
 
 
 @pytest.mark.parametrize("kind", ["missing", "truncated", "another script's", "a saved model, not a checkpoint"])
@@ -136,6 +140,17 @@ def test_resume_from_a_bad_checkpoint_is_one_clear_line(script, kind, workdir):
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: --resume"), proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("kind", ["truncated", "another architecture's model"])
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_eval_model_of_a_bad_file_is_one_clear_line(script, kind, workdir):
+    path = workdir / "model.pt"
+    write_bad_checkpoint(kind, script, path)
+    proc = run_script(script, "--eval-model", str(path), cwd=workdir)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --eval-model"), proc.stderr[-2000:]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
