@@ -174,9 +174,10 @@ def check_args(args: Args) -> None:
             sys.exit(f"error: --{flag.replace('_', '-')} must be positive (got {getattr(args, flag)})")
     if not 0.0 <= args.gamma <= 1.0 or not 0.0 <= args.gae_lambda <= 1.0:
         sys.exit(f"error: need 0 <= --gamma <= 1 and 0 <= --gae-lambda <= 1 (got {args.gamma}, {args.gae_lambda})")
-    for flag in ("checkpoint_frequency", "replay_lag"):
-        if getattr(args, flag) < 0:
-            sys.exit(f"error: --{flag.replace('_', '-')} must be >= 0 (got {getattr(args, flag)})")
+    if args.checkpoint_frequency < 0:
+        sys.exit(f"error: --checkpoint-frequency must be >= 0 (got {args.checkpoint_frequency})")
+    if args.replay_lag < 0:
+        sys.exit(f"error: --replay-lag must be >= 0 (got {args.replay_lag})")
     if None not in (args.num_envs, args.num_steps, args.total_timesteps) and args.total_timesteps < args.num_envs * args.num_steps and args.eval_model is None:
         sys.exit(f"error: --total-timesteps ({args.total_timesteps}) is less than one rollout "
                  f"(--num-envs × --num-steps = {args.num_envs * args.num_steps})")

@@ -131,26 +131,19 @@ def write_bad_checkpoint(kind: str, script: str, path: Path) -> None:
                     "args": {"env_id": quick_env(script), "gamma": 0.99}}, path)
 
 
-@pytest.mark.parametrize("kind", ["missing", "truncated", "another script's", "a saved model, not a checkpoint"])
-@pytest.mark.parametrize("script", SCRIPTS)
-def test_resume_from_a_bad_checkpoint_is_one_clear_line(script, kind, workdir):
-    path = workdir / "checkpoint.pt"
-    write_bad_checkpoint(kind, script, path)
-    proc = run_script(script, "--resume", str(path), cwd=workdir)
-    assert proc.returncode != 0
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: --resume"), proc.stderr[-2000:]
+BAD_FILES = [("--resume", kind) for kind in ("missing", "truncated", "another script's", "a saved model, not a checkpoint")] + \
+            [("--eval-model", kind) for kind in ("truncated", "another architecture's model")]
 
 
-@pytest.mark.parametrize("kind", ["truncated", "another architecture's model"])
+@pytest.mark.parametrize("flag,kind", BAD_FILES)
 @pytest.mark.parametrize("script", SCRIPTS)
-def test_eval_model_of_a_bad_file_is_one_clear_line(script, kind, workdir):
-    path = workdir / "model.pt"
+def test_a_bad_checkpoint_or_model_file_is_one_clear_line(script, flag, kind, workdir):
+    path = workdir / "file.pt"
     write_bad_checkpoint(kind, script, path)
-    proc = run_script(script, "--eval-model", str(path), cwd=workdir)
+    proc = run_script(script, flag, str(path), cwd=workdir)
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: --eval-model"), proc.stderr[-2000:]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {flag}"), proc.stderr[-2000:]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
