@@ -180,7 +180,7 @@ def main(argv=None) -> None:
     p.add_argument("--backend", choices=["local", "ray"], default="local")
     p.add_argument("--workers", type=int, default=os.cpu_count(), help="local: runs at a time (default: the cores)")
     p.add_argument("--cpus-per-run", type=int, default=1, help="CPUs declared per run (and its torch threads)")
-    p.add_argument("--gpus-per-run", type=float, default=0, help="ray: GPUs declared per run (add --cuda to --flags)")
+    p.add_argument("--gpus-per-run", type=float, default=0, help="ray: GPUs declared per run (the scripts use the GPU torch sees)")
     p.add_argument("--ray-address", default="auto",
                    help="ray: the cluster to join ('auto': the one started here by `ray start`; 'local': a new one in this process)")
     args = p.parse_args(argv)
