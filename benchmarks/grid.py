@@ -21,7 +21,6 @@ Run:  python benchmarks/grid.py --scripts sac_continuous sac_no_reparam --env-id
 import argparse
 import csv
 import os
-import re
 import shlex
 import subprocess
 import sys
@@ -32,7 +31,6 @@ from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 COLUMNS = ["arm", "script", "env_id", "seed", "tag", "step", "value"]
-SPS_LINE = re.compile(r"training-phase SPS: ([0-9.eE+-]+)")
 
 
 class Run(NamedTuple):
@@ -74,7 +72,7 @@ def execute(run: Run) -> list[list]:
     """Runs one script to the end in its folder and returns its rows (COLUMNS). Runs wherever it is
     called: in a thread of this process, or in a Ray worker on another machine."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from runlogs import read_scalars
+    from runlogs import SPS_LINE, read_scalars
     folder = Path(run.folder)
     folder.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, str(ROOT / run.script), "--env-id", run.env_id, "--seed", str(run.seed), *run.flags]

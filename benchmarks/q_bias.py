@@ -23,6 +23,8 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from grid import write_rows  # noqa: E402  (the grid's CSV format, so plot.py reads both)
 
 
 def load_script(script: str):
@@ -86,10 +88,7 @@ def main(argv=None) -> None:
         bias = q_bias(module, models[-1], args.episodes, args.max_episode_steps, args.seed)
         rows.append([first["arm"], script, first["env_id"], first["seed"], "final/q_bias", first["step"], bias])
         print(f"{first['arm']} {first['env_id']} seed {first['seed']}: Q − G = {bias:.2f}")
-    with open(args.grid / "q_bias.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["arm", "script", "env_id", "seed", "tag", "step", "value"])
-        writer.writerows(rows)
+    write_rows(args.grid / "q_bias.csv", rows)
     print(f"wrote {args.grid / 'q_bias.csv'} ({len(rows)} runs)")
 
 

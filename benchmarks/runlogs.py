@@ -1,5 +1,8 @@
-"""Reading the scripts' TensorBoard logs back: shared by the tests and the benchmarks."""
+"""Reading the scripts' TensorBoard logs and console back: shared by the tests and the benchmarks."""
+import re
 from pathlib import Path
+
+SPS_LINE = re.compile(r"training-phase SPS: ([0-9.eE+-]+)")  # the speed every script prints at its end
 
 
 def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:

@@ -14,7 +14,6 @@ Run:  python benchmarks/speed.py --algos sac td3 dqn ppo a2c --repeats 3 --json 
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from runlogs import SPS_LINE  # noqa: E402
 class Algo(NamedTuple):
     script: str  # our script
     sb3: str  # the SB3 algorithm it is compared with
@@ -42,7 +43,6 @@ ALGOS = {
     "ppo": Algo("ppo.py", "PPO", "Hopper-v4", 20480, on_policy=True),  # 10 rollouts of 2048 steps
     "a2c": Algo("a2c.py", "A2C", "CartPole-v1", 50000, on_policy=True),
 }
-SPS_LINE = re.compile(r"training-phase SPS: ([0-9.eE+-]+)")
 POLICY_LR, Q_LR = 3e-4, 1e-3  # our scripts' learning rates (SAC: log α uses Q_LR, TD3/DDPG: both 3e-4)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import (CONTINUOUS, DISCRETE, OFF_POLICY, ON_POLICY, ROOT, SCRIPTS, quick_env, read_scalars, run_dirs,
+from conftest import (CONTINUOUS, DISCRETE, ON_POLICY, ROOT, SCRIPTS, quick_env, read_scalars, run_dirs,
                       run_script, script_command, script_env)
 from test_smoke import SHORT, assert_trained
 
