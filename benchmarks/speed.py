@@ -181,7 +181,7 @@ def command(impl: Impl, args: argparse.Namespace, seed: int) -> list[str]:
 def run(impl: Impl, args: argparse.Namespace, seed: int, workdir: str) -> float | None:
     """One subprocess run in workdir (where our scripts write runs/); its training-phase SPS or None."""
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
-               CUDA_VISIBLE_DEVICES="")
+               CUDA_VISIBLE_DEVICES="", TMPDIR=workdir)  # SB3 makes an (empty) log folder in the temp dir
     proc = subprocess.run(command(impl, args, seed), cwd=workdir, env=env, capture_output=True, text=True)
     match = SPS_LINE.search(proc.stdout)
     if proc.returncode != 0 or match is None:

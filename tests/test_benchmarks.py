@@ -114,3 +114,18 @@ def test_plot_draws_a_real_image_and_a_table(workdir):
     assert len(table) == 2 + 4  # header, rule, 2 envs × 2 arms
     fast = next(line for line in table if "Pendulum-v1 | fast" in line)
     assert "| 4 |" in fast and "201.5 ± 1.12" in fast and "| 201.5 |" in fast  # mean ± std, IQM of 200..203
+
+
+def test_learning_margins_finds_when_the_bar_was_reached_and_whether_it_held():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import learning_margins
+
+    assert learning_margins.arms([("dqn", ["--lr", "1", "--seed", "1", "--x"], 400)]) == ["dqn=dqn.py --lr 1 --x"]
+    # seed 1 climbs to 300 (the 10-episode mean first reaches it at its 19th episode) and falls back;
+    # seed 2 stays at 200
+    curves = {1: [100] * 9 + [300] * 10 + [50] * 10, 2: [200] * 20}
+    rows = [dict(arm="a2c", seed=str(seed), tag="charts/episodic_return", step=str(1000 * (i + 1)), value=str(v))
+            for seed, values in curves.items() for i, v in enumerate(values)]
+    rows.append(dict(arm="a2c", seed="1", tag="final/return_last10", step="29000", value="50"))
+    table = learning_margins.summarize(rows, {"a2c": 300, "dqn": 400}).splitlines()
+    assert table[2:] == ["| a2c | 300 | 1/2 | 19k (19k–19k) | 0/2 | 1: 50, 2: 200 |"]  # no dqn rows: no line

@@ -1,8 +1,12 @@
-"""Each script learns: a fixed budget, a fixed seed, a threshold on the mean of its last 10 episodes
-at the end of the run.
+"""Each script learns: a fixed budget, a fixed seed, a threshold on its episodic returns.
 
-The thresholds are the issues' targets; the figures over several seeds are in the README, so that
-a reader can see how much margin seed 1 has, and on which seeds the same test would fail.
+Pendulum-v1 (the off-policy actor-critics, and PPO): the mean of the last 10 episodes at the end of
+the run. CartPole-v1 (DQN, DDQN, PPO, A2C): the mean of 10 consecutive episodes reaches the bar
+within the budget, the issues' wording. DQN and A2C on CartPole learn, forget and relearn, so where a
+run stands at its very last step is partly luck of the seed; whether it got to the bar is not.
+The thresholds are the issues' targets. How much margin each CartPole test has over 16 seeds, and
+how often the run still stood at the bar at its end, is in the README ("The CartPole learning tests
+over 16 seeds", measured with benchmarks/learning_margins.py, which imports the flags from this file).
 """
 import numpy as np
 import pytest
@@ -15,14 +19,14 @@ PENDULUM = ["--env-id", "Pendulum-v1", "--total-timesteps", "20000", "--learning
 
 # CartPole-v1 within 60k steps. CleanRL's defaults, scaled down, do not get there (exploration over half
 # the run, 10k steps before learning). These are RL-Zoo's tuned DQN settings for CartPole mapped onto
-# these scripts' flags (RL-Zoo trains 128 gradient steps every 256 env steps and syncs the target once
-# per burst; here one gradient step every 2 steps and a target copy every 256), with its lr 2.3e-3
-# lowered to 1e-3 and its final ε 0.04 to 0.01. Of the settings tried (README, "DQN and DDQN on
-# CartPole-v1") it did best on seeds 1–3, where both scripts pass; but on seeds 4 and 5 DQN ends at
-# 240 and 188 and DDQN on seed 5 at 265: this test, on seed 1, would not pass on every seed.
+# these scripts' flags (RL-Zoo trains 128 gradient steps every 256 env steps; here one every 2), with
+# its lr 2.3e-3 lowered to 1e-3, its final ε 0.04 to 0.01, and a soft target update every step
+# (τ = 0.005) instead of a hard copy: with a copy every 256 steps, DQN reached 400 on 6 of seeds 1–8
+# and ended there on 4; with the soft update it reached 400 on all 8 (README).
 DQN_CARTPOLE = ["--env-id", "CartPole-v1", "--total-timesteps", "60000", "--learning-starts", "1000",
                 "--learning-rate", "1e-3", "--batch-size", "64", "--buffer-size", "100000", "--train-frequency", "2",
-                "--target-network-frequency", "256", "--exploration-fraction", "0.16", "--end-e", "0.01", "--seed", "1"]
+                "--target-network-frequency", "1", "--tau", "0.005", "--exploration-fraction", "0.16",
+                "--end-e", "0.01", "--seed", "1"]
 
 # PPO on CartPole-v1 within 100k steps: RL-Zoo's tuned PPO settings for CartPole (8 envs × 32 steps,
 # 20 epochs of one 256-sample minibatch, γ 0.98, λ 0.8, no entropy bonus, lr 1e-3 annealed to 0).
@@ -30,12 +34,12 @@ PPO_CARTPOLE = ["--env-id", "CartPole-v1", "--total-timesteps", "100000", "--num
                 "--num-minibatches", "1", "--update-epochs", "20", "--gamma", "0.98", "--gae-lambda", "0.8",
                 "--ent-coef", "0.0", "--learning-rate", "1e-3", "--seed", "1"]
 
-# A2C on CartPole-v1 within 200k steps. With its SB3-like defaults A2C learns and then collapses:
-# seeds 1, 2, 3 reached a last-10 mean of 300 after 18k, 20k and 52k steps but ended at 418, 90 and
-# 130. Normalised advantages, λ = 0.95 and a gradient-norm limit of 5 instead of 0.5 held it on
-# all three seeds (README, "PPO and A2C", lists the settings tried).
+# A2C on CartPole-v1 within 200k steps. With its SB3-like defaults A2C learns and then collapses
+# (seeds 1–3 reached 300 but ended at 418, 90 and 130). Normalised advantages, λ = 0.95, a gradient-norm
+# limit of 5 instead of 0.5, and 32-step rollouts with lr 1e-3 instead of 5 steps and 7e-4: on seeds
+# 1–8 the 10-episode mean reached 300 on all 8 within 30k steps (README lists the settings tried).
 A2C_CARTPOLE = ["--env-id", "CartPole-v1", "--total-timesteps", "200000", "--norm-adv", "--gae-lambda", "0.95",
-                "--max-grad-norm", "5", "--seed", "1"]
+                "--max-grad-norm", "5", "--num-steps", "32", "--learning-rate", "1e-3", "--seed", "1"]
 
 
 def train_and_read(script: str, flags: list[str], workdir) -> tuple[list[float], float]:
@@ -54,15 +58,16 @@ def test_learns_pendulum_in_20k_steps(script, workdir):
     assert mean >= -300, f"last 10 episodes: {np.round(returns[-10:])}"
 
 
-# CartPole-v1: (script, flags, the threshold on the last-10 mean at the end; the budget is in the flags)
+# CartPole-v1: (script, flags, the bar the mean of 10 consecutive episodes must reach within the budget in the flags)
 CARTPOLE = [("dqn", DQN_CARTPOLE, 400), ("ddqn", DQN_CARTPOLE, 400), ("ppo", PPO_CARTPOLE, 400), ("a2c", A2C_CARTPOLE, 300)]
 
 
 @pytest.mark.learning
 @pytest.mark.parametrize("script,flags,threshold", CARTPOLE, ids=[c[0] for c in CARTPOLE])
-def test_learns_cartpole(script, flags, threshold, workdir):
-    returns, mean = train_and_read(script, flags, workdir)
-    assert mean >= threshold, f"last 10 episodes: {np.round(returns[-10:])}"
+def test_reaches_the_cartpole_bar_within_its_budget(script, flags, threshold, workdir):
+    returns, last10 = train_and_read(script, flags, workdir)
+    best = np.convolve(returns, np.ones(10) / 10, mode="valid").max()  # best mean of 10 consecutive episodes
+    assert best >= threshold, f"best mean of 10 consecutive episodes {best:.1f}, of the last 10 {last10:.1f}"
 
 
 @pytest.mark.learning
