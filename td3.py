@@ -177,11 +177,12 @@ class QEnsemble(nn.Module):
             self.weights.append(nn.Parameter(torch.empty(n, fan_out, fan_in).uniform_(-bound, bound)))
             self.biases.append(nn.Parameter(torch.empty(n, 1, fan_out).uniform_(-bound, bound)))
 
-    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """Returns [n, B]: row i is Q_φi(s, a)."""
-        x = torch.cat([obs, actions], dim=-1).expand(self.n, -1, -1)
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor, first: Optional[int] = None) -> torch.Tensor:
+        """Returns [n, B]: row i is Q_φi(s, a); with `first` = k, only the first k critics run ([k, B])."""
+        k = self.n if first is None else first
+        x = torch.cat([obs, actions], dim=-1).expand(k, -1, -1)
         for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
-            x = torch.baddbmm(b, x, w.transpose(1, 2))  # x_i ← x_i W_iᵀ + b_i for each critic i
+            x = torch.baddbmm(b[:k], x, w[:k].transpose(1, 2))  # x_i ← x_i W_iᵀ + b_i for each critic i
             if layer < len(self.weights) - 1:
                 x = F.relu(x)
         return x.squeeze(-1)
@@ -313,8 +314,9 @@ def critic_loss(data: Batch, actor_target: Actor, qf: QEnsemble, qf_target: QEns
 
 def actor_loss(obs: torch.Tensor, actor: Actor, qf: QEnsemble, min_q: bool) -> torch.Tensor:
     """Notes 001 TD3 actor loss J(φ); its gradient is the deterministic policy gradient."""
-    q = qf(obs, actor(obs))  # Q_θi(s, μ_φ(s)), the current critics: the gradient reaches φ through μ_φ(s)
-    return -(q.min(0).values if min_q else q[0]).mean()  # J(φ) = −E[Q_θ1(s, μ_φ(s))]  (or −E[min_i Q_θi(s, μ_φ(s))])
+    # Q_θi(s, μ_φ(s)), the current critics (Q_θ1 alone unless min_q): the gradient reaches φ through μ_φ(s)
+    q = qf(obs, actor(obs), first=None if min_q else 1)
+    return -q.min(0).values.mean()  # J(φ) = −E[Q_θ1(s, μ_φ(s))]  (or −E[min_i Q_θi(s, μ_φ(s))])
 
 
 def evaluate(actor: Actor, env_id: str, episodes: int, seed: int, device: torch.device,

@@ -54,6 +54,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3, help="runs of each implementation (median reported)")
     p.add_argument("--algos", nargs="+", choices=list(ALGOS), default=list(ALGOS))
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads of every run")
+    p.add_argument("--concurrent", action="store_true",
+                   help="run each of our scripts at the same time as its SB3 counterpart, each pinned to a core of "
+                        "its own with 1 thread (--threads ignored), swapping cores every repeat: the machine's drift "
+                        "then slows both alike, and the ratio is the median of the pairs' ratios")
     p.add_argument("--seed", type=int, default=1, help="seed of the first repeat (repeat r uses seed + r)")
     p.add_argument("--json", type=Path, help="also write the results to this file")
     p.add_argument("--sb3-worker", choices=sorted({a.sb3 for a in ALGOS.values()}), help=argparse.SUPPRESS)
@@ -178,17 +182,36 @@ def command(impl: Impl, args: argparse.Namespace, seed: int) -> list[str]:
             *algo.flags, "--total-timesteps", str(total), "--no-cuda"]
 
 
-def run(impl: Impl, args: argparse.Namespace, seed: int, workdir: str) -> float | None:
-    """One subprocess run in workdir (where our scripts write runs/); its training-phase SPS or None."""
+def start(impl: Impl, args: argparse.Namespace, seed: int, workdir: str, cpu: int | None = None) -> subprocess.Popen:
+    """One subprocess run in workdir (where our scripts write runs/); with `cpu`, pinned to that core."""
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
                CUDA_VISIBLE_DEVICES="", TMPDIR=workdir)  # SB3 makes an (empty) log folder in the temp dir
-    proc = subprocess.run(command(impl, args, seed), cwd=workdir, env=env, capture_output=True, text=True)
-    match = SPS_LINE.search(proc.stdout)
+    pin = None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
+    return subprocess.Popen(command(impl, args, seed), cwd=workdir, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=pin)
+
+
+def result(impl: Impl, proc: subprocess.Popen) -> float | None:
+    """Waits for a run; its training-phase SPS, or None (and the end of its output) if it failed."""
+    stdout, stderr = proc.communicate()
+    match = SPS_LINE.search(stdout)
     if proc.returncode != 0 or match is None:
-        tail = "\n    ".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
+        tail = "\n    ".join((stderr or stdout).strip().splitlines()[-5:])
         print(f"  {impl.kind} {impl.name} failed (exit code {proc.returncode}):\n    {tail}", flush=True)
         return None
     return float(match.group(1))
+
+
+def run(impl: Impl, args: argparse.Namespace, seed: int, workdir: str) -> float | None:
+    return result(impl, start(impl, args, seed, workdir))
+
+
+def run_pair(algo: str, args: argparse.Namespace, r: int, workdir: str) -> tuple[float | None, float | None]:
+    """--concurrent: our run and SB3's at the same time, on cores 0 and 1 (swapped on odd repeats)."""
+    ours, sb3 = impls_of(algo, args)
+    cores = (0, 1) if r % 2 == 0 else (1, 0)
+    procs = [start(impl, args, args.seed + r, workdir, cpu) for impl, cpu in zip((ours, sb3), cores)]
+    return result(ours, procs[0]), result(sb3, procs[1])
 
 
 def median(values: list) -> float | None:
@@ -207,15 +230,27 @@ def main() -> None:
             algos.append(algo)
         else:
             print(f"skipping {algo}: {ROOT / ALGOS[algo].script} does not exist")
+    if args.concurrent:
+        if len(os.sched_getaffinity(0)) < 2:
+            sys.exit("error: --concurrent needs 2 CPUs, one per run of a pair")
+        args.threads = 1
     # each of our scripts followed by its SB3 counterpart, each run once (sac_no_reparam reuses SB3's SAC)
     impls = list(dict.fromkeys(impl for a in algos for impl in impls_of(a, args)))
     sps = {impl: [] for impl in impls}
+    pairs = {algo: [] for algo in algos}  # --concurrent: (ours, SB3) SPS of each pair
     print(f"{args.learning_starts} random steps, then the timed training steps; {args.threads} torch threads "
-          f"on CPU; {args.repeats} round-robin repeats of {len(impls)} runs")
+          f"on CPU; {args.repeats} round-robin repeats of " +
+          (f"{len(algos)} pairs run side by side" if args.concurrent else f"{len(impls)} runs"))
     load_before = os.getloadavg()[0]
     print(f"load average before: {load_before:.2f} on {os.cpu_count()} CPUs (other work on the CPUs skews the figures)")
     with tempfile.TemporaryDirectory(prefix="speed-") as workdir:
         for r in range(args.repeats):
+            if args.concurrent:
+                for algo in algos:
+                    pairs[algo].append(run_pair(algo, args, r, workdir))
+                    print(f"[repeat {r + 1}/{args.repeats}] {algo:15} ours / SB3 side by side: " +
+                          " / ".join("failed" if v is None else f"{v:.1f}" for v in pairs[algo][-1]) + " SPS", flush=True)
+                continue
             for impl in impls:
                 sps[impl].append(run(impl, args, args.seed + r, workdir))
                 value = "failed" if sps[impl][-1] is None else f"{sps[impl][-1]:.1f} SPS"
@@ -225,26 +260,33 @@ def main() -> None:
     rows = []
     for algo in algos:
         ours_impl, sb3_impl = impls_of(algo, args)
-        ours, sb3 = median(sps[ours_impl]), median(sps[sb3_impl])
+        if args.concurrent:
+            ours, sb3 = median([o for o, _ in pairs[algo]]), median([b for _, b in pairs[algo]])
+            ratio = median([o / b for o, b in pairs[algo] if o and b])
+        else:
+            ours, sb3 = median(sps[ours_impl]), median(sps[sb3_impl])
+            ratio = ours / sb3 if ours and sb3 else None
         rows.append(dict(algo=algo, env_id=ours_impl.env_id, steps=ours_impl.steps, ours_sps=ours, sb3_algo=ALGOS[algo].sb3,
-                         sb3_sps=sb3, ratio=ours / sb3 if ours and sb3 else None))
+                         sb3_sps=sb3, ratio=ratio))
     fmt = lambda x, spec: "-" if x is None else format(x, spec)  # noqa: E731
     print(f"\n{'algorithm':16} {'env':12} {'ours SPS':>9} {'SB3':>5} {'SB3 SPS':>9} {'ours/SB3':>9}")
     for row in rows:
         print(f"{row['algo']:16} {row['env_id']:12} {fmt(row['ours_sps'], '9.1f')} {row['sb3_algo']:>5} "
               f"{fmt(row['sb3_sps'], '9.1f')} {fmt(row['ratio'], '9.2f')}")
     load_after = os.getloadavg()[0]
-    print(f"(median of {args.repeats} runs each; load average after: {load_after:.2f})")
+    print(f"(median of {args.repeats} runs each" + ("; ours/SB3: the median of the pairs' ratios" if args.concurrent else "")
+          + f"; load average after: {load_after:.2f})")
 
     if args.json:
         import stable_baselines3
         import torch
 
         result = dict(learning_starts=args.learning_starts,
-                      repeats=args.repeats, threads=args.threads, seed=args.seed, command=sys.argv,
+                      repeats=args.repeats, threads=args.threads, concurrent=args.concurrent, seed=args.seed, command=sys.argv,
                       cpus=os.cpu_count(), load_average_before=load_before, load_average_after=load_after,
                       versions=dict(torch=torch.__version__, stable_baselines3=stable_baselines3.__version__),
-                      rows=rows, runs=[dict(impl=f"{i.kind}:{i.name}", env_id=i.env_id, sps=v) for i, v in sps.items()])
+                      rows=rows, runs=[dict(impl=f"{i.kind}:{i.name}", env_id=i.env_id, sps=v) for i, v in sps.items()],
+                      pairs={algo: [dict(ours=o, sb3=b) for o, b in p] for algo, p in pairs.items() if p})
         args.json.write_text(json.dumps(result, indent=2) + "\n")
         print(f"results written to {args.json}")
 

@@ -233,5 +233,15 @@ def test_ddpg_critic_target_uses_its_one_target_critic():
 def test_td3_actor_on_q1_or_on_the_min(min_q, expected):
     import td3
 
-    qf = lambda s, a: torch.stack([torch.full((4,), 1.0), torch.full((4,), -2.0)])
+    qf = lambda s, a, first=None: torch.stack([torch.full((4,), 1.0), torch.full((4,), -2.0)])[:first]
     assert td3.actor_loss(torch.zeros(4, 1), ConstantActor(), qf, min_q).item() == expected
+
+
+def test_td3_critic_run_alone_equals_its_row_of_the_twin_pass():
+    """TD3's actor step runs Q_θ1 alone (first=1): the same values as row 0 of both critics."""
+    import td3
+
+    qf = td3.QEnsemble(obs_dim=3, act_dim=2)
+    obs, actions = torch.randn(5, 3), torch.randn(5, 2)
+    assert qf(obs, actions, first=1).shape == (1, 5)
+    torch.testing.assert_close(qf(obs, actions, first=1), qf(obs, actions)[:1])
