@@ -7,9 +7,12 @@ figure is that of the training phase only (steps after learning_starts per secon
 updates included). On-policy algorithms (PPO, A2C): --steps steps, all of them timed, rollouts and
 updates. Our scripts print the figure as "training-phase SPS: ..."; for SB3 this file runs itself as
 a worker that times the same phase with a callback and prints the same line. Implementations run
-round-robin, --repeats times, and the table shows the median of each.
+round-robin, --repeats times, and the table shows the median of each. With --concurrent, each of
+our scripts instead runs at the same time as its SB3 counterpart, each pinned to a core with one
+thread, so that the machine's drift slows both alike.
 
 Run:  python benchmarks/speed.py --algos sac td3 dqn ppo a2c --repeats 3 --json speed.json
+      python benchmarks/speed.py --repeats 5 --concurrent
 """
 import argparse
 import json
