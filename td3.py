@@ -314,9 +314,9 @@ def critic_loss(data: Batch, actor_target: Actor, qf: QEnsemble, qf_target: QEns
 
 def actor_loss(obs: torch.Tensor, actor: Actor, qf: QEnsemble, min_q: bool) -> torch.Tensor:
     """Notes 001 TD3 actor loss J(φ); its gradient is the deterministic policy gradient."""
-    # Q_θi(s, μ_φ(s)), the current critics (Q_θ1 alone unless min_q): the gradient reaches φ through μ_φ(s)
+    # Q_θi(s, μ_φ(s)) of the current critics, Q_θ1 alone ([1, B]) unless min_q: the gradient reaches φ through μ_φ(s)
     q = qf(obs, actor(obs), first=None if min_q else 1)
-    return -q.min(0).values.mean()  # J(φ) = −E[Q_θ1(s, μ_φ(s))]  (or −E[min_i Q_θi(s, μ_φ(s))])
+    return -q.min(0).values.mean()  # J(φ) = −E[Q_θ1(s, μ_φ(s))] (a min over Q_θ1 alone), or −E[min_i Q_θi(s, μ_φ(s))]
 
 
 def evaluate(actor: Actor, env_id: str, episodes: int, seed: int, device: torch.device,
