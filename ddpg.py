@@ -182,7 +182,9 @@ class QEnsemble(nn.Module):
         k = self.n if first is None else first
         x = torch.cat([obs, actions], dim=-1).expand(k, -1, -1)
         for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
-            x = torch.baddbmm(b[:k], x, w[:k].transpose(1, 2))  # x_i ← x_i W_iᵀ + b_i for each critic i
+            if k < self.n:  # the first k critics' weights (views; no slicing when all run)
+                w, b = w[:k], b[:k]
+            x = torch.baddbmm(b, x, w.transpose(1, 2))  # x_i ← x_i W_iᵀ + b_i for each critic i
             if layer < len(self.weights) - 1:
                 x = F.relu(x)
         return x.squeeze(-1)

@@ -23,6 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks"), str(ROOT / "tests")]  # tests/conftest.py imports benchmarks.runlogs
 import grid  # noqa: E402
+from runlogs import window_means  # noqa: E402
 
 
 def arms(tests: list) -> list[str]:
@@ -41,7 +42,7 @@ def first_reach(curve: list[tuple[int, float]], bar: float, window: int = 10) ->
     """The step at which the mean of `window` consecutive episodes first reached `bar` (None: never),
     and the mean of the last `window` episodes."""
     steps = np.array([s for s, _ in curve])
-    means = np.convolve([v for _, v in curve], np.ones(window) / window, mode="valid")
+    means = window_means([v for _, v in curve], window)
     hits = np.flatnonzero(means >= bar)
     return (int(steps[hits[0] + window - 1]) if len(hits) else None), float(means[-1])
 

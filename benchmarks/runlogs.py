@@ -5,6 +5,13 @@ from pathlib import Path
 SPS_LINE = re.compile(r"training-phase SPS: ([0-9.eE+-]+)")  # the speed every script prints at its end
 
 
+def window_means(values, window: int = 10):
+    """The mean of every `window` consecutive values (one per full window), e.g. of episodic returns."""
+    import numpy as np
+
+    return np.convolve(np.asarray(values, dtype=float), np.ones(window) / window, mode="valid")
+
+
 def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     """All scalars of a TensorBoard run directory: {tag: [(step, value), ...]}."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -11,6 +11,7 @@ over 16 seeds", measured with benchmarks/learning_margins.py, which imports the 
 import numpy as np
 import pytest
 
+from benchmarks.runlogs import window_means
 from conftest import CONTINUOUS, read_scalars, run_dirs, run_script
 
 # Pendulum-v1: random policy about −1200, solved about −150. Every actor-critic runs with its
@@ -66,7 +67,7 @@ CARTPOLE = [("dqn", DQN_CARTPOLE, 400), ("ddqn", DQN_CARTPOLE, 400), ("ppo", PPO
 @pytest.mark.parametrize("script,flags,threshold", CARTPOLE, ids=[c[0] for c in CARTPOLE])
 def test_reaches_the_cartpole_bar_within_its_budget(script, flags, threshold, workdir):
     returns, last10 = train_and_read(script, flags, workdir)
-    best = np.convolve(returns, np.ones(10) / 10, mode="valid").max()  # best mean of 10 consecutive episodes
+    best = window_means(returns, 10).max()  # the best mean of 10 consecutive episodes
     assert best >= threshold, f"best mean of 10 consecutive episodes {best:.1f}, of the last 10 {last10:.1f}"
 
 
