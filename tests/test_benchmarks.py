@@ -1,5 +1,7 @@
-"""benchmarks/grid.py (on a local pool and on a Ray instance the test starts) and benchmarks/plot.py."""
+"""benchmarks/: grid.py (on a local pool and on a Ray instance the test starts), plot.py,
+learning_margins.py and profile_split.py (on our script only: SB3 is not installed here)."""
 import csv
+import json
 import shutil
 import socket
 import subprocess
@@ -129,3 +131,19 @@ def test_learning_margins_finds_when_the_bar_was_reached_and_whether_it_held():
     rows.append(dict(arm="a2c", seed="1", tag="final/return_last10", step="29000", value="50"))
     table = learning_margins.summarize(rows, {"a2c": 300, "dqn": 400}).splitlines()
     assert table[2:] == ["| a2c | 300 | 1/2 | 19k (19k–19k) | 0/2 | 1: 50, 2: 200 |"]  # no dqn rows: no line
+
+
+def test_profile_split_accounts_for_the_whole_training_phase(workdir):
+    out = workdir / "split.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "profile_split.py"), "--algo", "dqn", "--only", "ours",
+                           "--steps", "300", "--learning-starts", "100", "--threads", "1", "--json", str(out)],
+                          cwd=workdir, capture_output=True, text=True, timeout=600, env=script_env())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    split, plain = result["profiled"]["ours"], result["unprofiled"]["ours"]
+    buckets = ["matmul", "optimizer", "other torch", "env", "the rest"]
+    # 300 steps, 30 gradient steps: every bucket but the rest (which may round either way) took time
+    assert all(split[b] > 0 for b in buckets[:4]), split
+    assert sum(split[b] for b in buckets) == pytest.approx(split["total"])  # the buckets cover the phase exactly
+    assert split["the rest"] < split["total"] and plain["total"] > 0
+    assert "| ours | " in proc.stdout
