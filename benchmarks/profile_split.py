@@ -121,15 +121,13 @@ def worker(args: argparse.Namespace) -> None:
                 prof.start()
 
     register_optimizer_step_pre_hook(start_at_first_step)
-    r = run_args(args)
+    r, algo = run_args(args), speed.ALGOS[args.algo]
     if args.worker == "ours":
-        algo = speed.ALGOS[args.algo]
         cmd = speed.command(speed.Impl("ours", args.algo, algo.env_id, r.steps), r, args.seed)
         sys.argv = cmd[1:]
         runpy.run_path(cmd[1], run_name="__main__")
         total = int(cmd[cmd.index("--total-timesteps") + 1])
     else:
-        algo = speed.ALGOS[args.algo]
         learning_starts = 0 if algo.on_policy else args.learning_starts
         model = speed.build_sb3(algo.sb3, algo.env_id, learning_starts, args.seed)
         total = learning_starts + r.steps
