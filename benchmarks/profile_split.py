@@ -24,9 +24,7 @@ Run:  python benchmarks/profile_split.py --algo sac --threads 2
 """
 import argparse
 import json
-import os
 import runpy
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -150,9 +148,7 @@ def profile_run(kind: str, args: argparse.Namespace, workdir: str, plain: bool) 
            str(args.threads), "--learning-starts", str(args.learning_starts), "--seed", str(args.seed)]
     if args.steps:
         cmd += ["--steps", str(args.steps)]
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
-               CUDA_VISIBLE_DEVICES="", TMPDIR=workdir)
-    proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=workdir, env=speed.run_env(args.threads, workdir), capture_output=True, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("PROFILE ")]
     if proc.returncode != 0 or not lines:
         sys.exit(f"error: the {kind} run failed:\n{proc.stderr[-2000:]}")
@@ -163,7 +159,7 @@ def profile_run(kind: str, args: argparse.Namespace, workdir: str, plain: bool) 
 
 def summarize(runs: list[dict]) -> dict[str, float]:
     """The median of each figure over the repeats."""
-    return {k: statistics.median(run[k] for run in runs) for k in runs[0]}
+    return {k: speed.median([run[k] for run in runs]) for k in runs[0]}
 
 
 def table(profiled: dict[str, dict], plain: dict[str, dict]) -> str:

@@ -185,12 +185,16 @@ def command(impl: Impl, args: argparse.Namespace, seed: int) -> list[str]:
             *algo.flags, "--total-timesteps", str(total), "--no-cuda"]
 
 
+def run_env(threads: int, workdir: str) -> dict:
+    """The environment of a benchmark subprocess: `threads` CPU threads, no GPU, temp files in workdir."""
+    return dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+                CUDA_VISIBLE_DEVICES="", TMPDIR=workdir)  # SB3 makes an (empty) log folder in the temp dir
+
+
 def start(impl: Impl, args: argparse.Namespace, seed: int, workdir: str, cpu: int | None = None) -> subprocess.Popen:
     """One subprocess run in workdir (where our scripts write runs/); with `cpu`, pinned to that core."""
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
-               CUDA_VISIBLE_DEVICES="", TMPDIR=workdir)  # SB3 makes an (empty) log folder in the temp dir
     pin = None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
-    return subprocess.Popen(command(impl, args, seed), cwd=workdir, env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen(command(impl, args, seed), cwd=workdir, env=run_env(args.threads, workdir), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, preexec_fn=pin)
 
 

@@ -142,8 +142,9 @@ def test_profile_split_accounts_for_the_whole_training_phase(workdir):
     result = json.loads(out.read_text())
     split, plain = result["profiled"]["ours"], result["unprofiled"]["ours"]
     buckets = ["matmul", "optimizer", "other torch", "env", "the rest"]
-    # 300 steps, 30 gradient steps: every bucket but the rest (which may round either way) took time
+    # 300 steps, 30 gradient steps: each bucket the profiler measures took time, and together they
+    # stay within the phase's wall time (an op counted twice, or one from another thread, would not)
     assert all(split[b] > 0 for b in buckets[:4]), split
-    assert sum(split[b] for b in buckets) == pytest.approx(split["total"])  # the buckets cover the phase exactly
-    assert split["the rest"] < split["total"] and plain["total"] > 0
+    assert sum(split[b] for b in buckets[:4]) < split["total"], split
+    assert plain["total"] > 0
     assert "| ours | " in proc.stdout
