@@ -28,11 +28,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 import tyro
-from torch.distributions import Categorical, Normal
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 SCRIPT = os.path.basename(__file__)
+LOG_SQRT_2PI = 0.5 * float(np.log(2 * np.pi))
 if sys.platform.startswith("linux"):  # --capture-video renders offscreen, without a display:
     os.environ.setdefault("MUJOCO_GL", "egl")  # MuJoCo through EGL (on a GPU, or Mesa's on a CPU)
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # classic control through pygame
@@ -252,7 +252,9 @@ def layer_init(layer: nn.Linear, std: float = np.sqrt(2), bias_const: float = 0.
 
 class Agent(nn.Module):
     """π_θ(·|s): categorical over the logits for a Discrete space, N(μ_θ(s), diag σ_θ²) with a
-    state-independent log σ_θ for a Box space; V_φ(s): the critic."""
+    state-independent log σ_θ for a Box space; V_φ(s): the critic. Sampling, log π_θ(a|s) and the
+    entropy are written out, one formula a line, rather than taken from torch.distributions, which
+    costs more tensor ops per step; the tests check them against torch.distributions."""
 
     def __init__(self, obs_dim: int, action_space: gym.Space):
         super().__init__()
@@ -269,20 +271,33 @@ class Agent(nn.Module):
         """V_φ(s), shape [B]."""
         return self.critic(obs).squeeze(-1)
 
-    def distribution(self, obs: torch.Tensor) -> torch.distributions.Distribution:
-        """π_θ(·|s)."""
-        if self.discrete:  # (validate_args=False: no argument checks on the hot path)
-            return Categorical(logits=self.actor(obs), validate_args=False)
+    def distribution(self, obs: torch.Tensor):
+        """π_θ(·|s), as the tensors the methods below take: log π_θ(·|s) over the actions, [B, |A|]
+        (Discrete), or the pair (μ_θ(s), log σ_θ), each [B, action dim] (Box)."""
+        if self.discrete:
+            return self.actor(obs).log_softmax(-1)  # log π_θ(a|s) = z_a − log Σ_b exp(z_b), z = the logits
         mean = self.actor(obs)
-        return Normal(mean, self.actor_logstd.expand_as(mean).exp(), validate_args=False)
+        return mean, self.actor_logstd.expand_as(mean)
+
+    def sample(self, dist) -> torch.Tensor:
+        """a ~ π_θ(·|s)."""
+        if self.discrete:
+            return torch.multinomial(dist.exp(), 1).squeeze(-1)  # a drawn with probability π_θ(a|s)
+        mean, log_std = dist
+        return torch.normal(mean, log_std.exp())  # a = μ + σ ε, ε ~ N(0, I)
 
     def log_prob(self, dist, actions: torch.Tensor) -> torch.Tensor:
         """log π_θ(a|s): for the Gaussian, the sum over the independent action dimensions."""
-        return dist.log_prob(actions) if self.discrete else dist.log_prob(actions).sum(-1)
+        if self.discrete:
+            return dist.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+        mean, log_std = dist
+        return (-0.5 * ((actions - mean) / log_std.exp()) ** 2 - log_std - LOG_SQRT_2PI).sum(-1)  # Σ_i log N(a_i; μ_i, σ_i²)
 
     def entropy(self, dist) -> torch.Tensor:
         """H[π_θ(·|s)]: for the Gaussian, the sum over the action dimensions."""
-        return dist.entropy() if self.discrete else dist.entropy().sum(-1)
+        if self.discrete:
+            return -(dist.exp() * dist).sum(-1)  # −Σ_a π(a|s) log π(a|s)
+        return (0.5 + LOG_SQRT_2PI + dist[1]).sum(-1)  # Σ_i ½ log(2πe σ_i²)
 
     def deterministic_action(self, obs: torch.Tensor) -> torch.Tensor:
         """The evaluation action: argmax of the logits, or the mean μ_θ(s)."""
@@ -295,9 +310,7 @@ class Agent(nn.Module):
 class Rollout(NamedTuple):
     obs: np.ndarray  # [T, N, obs_dim] (normalised when --normalize)
     actions: np.ndarray  # [T, N] or [T, N, act_dim]
-    logprobs: np.ndarray  # log π_θ(a_t|s_t) of the policy that acted
     rewards: np.ndarray  # r_t (normalised when --normalize)
-    values: np.ndarray  # V_φ(s_t)
     terminations: np.ndarray  # the MDP ended after a_t: no bootstrap
     truncations: np.ndarray  # a time limit cut the episode after a_t: bootstrap from the real final state
     final_values: np.ndarray  # V_φ(s_final) of that real final state where truncated (and not terminated), else 0
@@ -305,9 +318,10 @@ class Rollout(NamedTuple):
 
 def make_rollout(num_steps: int, num_envs: int, obs_dim: int, action_shape: tuple) -> Rollout:
     """Preallocated numpy storage for one rollout. The environments hand out numpy arrays step by
-    step; the rollout goes to the training device in one piece, once it is complete (`to_device`)."""
+    step; the rollout goes to the training device in one piece, once it is complete (`to_device`).
+    log π_θ(a_t|s_t) and V_φ(s_t) are not stored: they are evaluated after the rollout, in one pass."""
     zeros = lambda *shape: np.zeros((num_steps, num_envs, *shape), dtype=np.float32)  # noqa: E731
-    return Rollout(zeros(obs_dim), zeros(*action_shape), zeros(), zeros(), zeros(), zeros(), zeros(), zeros())
+    return Rollout(zeros(obs_dim), zeros(*action_shape), zeros(), zeros(), zeros(), zeros())
 
 
 def to_device(rollout: Rollout, device: torch.device) -> Rollout:
@@ -349,11 +363,11 @@ def gae(rewards, values, next_value, terminations, truncations, final_values, ga
     next_values = torch.cat([values[1:], next_value[None]])  # V_φ(s_{t+1}); after an end, the reset state's (unused)
     v_next = (1.0 - ends) * next_values + truncations * (1.0 - terminations) * final_values  # V(s'_t)
     deltas = rewards + gamma * v_next - values  # δ_t = r_t + γ V(s'_t) − V_φ(s_t)
-    advantages = torch.zeros_like(rewards)
-    last = torch.zeros_like(rewards[0])
-    for t in reversed(range(len(rewards))):
-        last = deltas[t] + gamma * gae_lambda * (1.0 - ends[t]) * last  # Â_t = δ_t + γλ Â_{t+1}, within the episode
-        advantages[t] = last
+    discounts = gamma * gae_lambda * (1.0 - ends)  # γλ inside an episode, 0 across its end
+    advantages = [torch.zeros_like(rewards[0])]  # Â_T = 0: nothing after the rollout's last step
+    for delta, discount in zip(reversed(deltas.unbind()), reversed(discounts.unbind())):
+        advantages.append(delta + discount * advantages[-1])  # Â_t = δ_t + γλ Â_{t+1}, within the episode
+    advantages = torch.stack(advantages[:0:-1])
     return advantages, advantages + values
 
 
@@ -487,7 +501,8 @@ def train(args: Args, checkpoint: Optional[dict] = None) -> None:
     obs_dim = envs.single_observation_space.shape[0]
     space = envs.single_action_space
     agent = Agent(obs_dim, space).to(device)
-    optimizer = torch.optim.RMSprop(agent.parameters(), lr=args.learning_rate, alpha=0.99, eps=1e-5, foreach=True)
+    params = list(agent.parameters())
+    optimizer = torch.optim.RMSprop(params, lr=args.learning_rate, alpha=0.99, eps=1e-5, foreach=True)
     normalizer = Normalizer(obs_dim, args.num_envs, args.gamma, enabled=args.normalize)
     storage = make_rollout(args.num_steps, args.num_envs, obs_dim, () if agent.discrete else space.shape)
     to_tensor = lambda x: torch.as_tensor(x, dtype=torch.float32, device=device)  # noqa: E731
@@ -545,14 +560,10 @@ def train(args: Args, checkpoint: Optional[dict] = None) -> None:
 
         # 1. collect a rollout of num_steps steps per environment with the current π_θ
         for step in range(args.num_steps):
-            with torch.no_grad():
-                x = to_tensor(next_obs)
-                dist = agent.distribution(x)
-                action = dist.sample()  # a_t ~ π_θ(·|s_t)
-                logprob, value = agent.log_prob(dist, action), agent.get_value(x)
+            with torch.inference_mode():
+                action = agent.sample(agent.distribution(to_tensor(next_obs)))  # a_t ~ π_θ(·|s_t)
             env_action = action.cpu().numpy()
             storage.obs[step], storage.actions[step] = next_obs, env_action
-            storage.logprobs[step], storage.values[step] = logprob.cpu().numpy(), value.cpu().numpy()
             if not agent.discrete:  # the Gaussian's sample is stored as drawn; the env gets it clipped to its bounds
                 env_action = np.clip(env_action, space.low, space.high)
             obs_raw, rewards, terminations, truncations, infos = envs.step(env_action)
@@ -575,17 +586,19 @@ def train(args: Args, checkpoint: Optional[dict] = None) -> None:
                 if wandb_run is not None and args.capture_video:
                     upload_videos(wandb_run, f"videos/{run_name}", videos_uploaded)
 
-        # 2. advantages Â_t by GAE(λ) and value targets R_t, bootstrapped from V_φ(s_T) at the rollout's end
+        # 2. log π_θ(a_t|s_t) and V_φ(s_t) of the π_θ and V_φ that collected the rollout (unchanged while it ran),
+        #    in one pass over all its steps; advantages Â_t by GAE(λ) and value targets R_t, bootstrapped from V_φ(s_T)
         rollout = to_device(storage, device)
-        with torch.no_grad():
-            advantages, returns = gae(rollout.rewards, rollout.values, agent.get_value(to_tensor(next_obs)), rollout.terminations,
-                                      rollout.truncations, rollout.final_values, args.gamma, args.gae_lambda)
-
-        # 3. one gradient step on the whole rollout: policy loss + value loss − entropy bonus
         b_obs = rollout.obs.reshape(batch_size, obs_dim)
         b_actions = rollout.actions.reshape(batch_size, *rollout.actions.shape[2:])
-        b_logprobs, b_values = rollout.logprobs.reshape(-1), rollout.values.reshape(-1)
-        b_advantages, b_returns = advantages.reshape(-1), returns.reshape(-1)
+        with torch.no_grad():
+            b_logprobs = agent.log_prob(agent.distribution(b_obs), b_actions)
+            values = agent.get_value(torch.cat([rollout.obs, to_tensor(next_obs)[None]]))  # V_φ(s_0), ..., V_φ(s_T): [T + 1, N]
+            advantages, returns = gae(rollout.rewards, values[:-1], values[-1], rollout.terminations, rollout.truncations,
+                                      rollout.final_values, args.gamma, args.gae_lambda)
+        b_values, b_advantages, b_returns = values[:-1].reshape(-1), advantages.reshape(-1), returns.reshape(-1)
+
+        # 3. one gradient step on the whole rollout: policy loss + value loss − entropy bonus
         if args.replay_lag > 0:  # off-policy on purpose: Â_t and R_t of an older π, with no correction for it
             lagged.append([t.clone() for t in (b_obs, b_actions, b_logprobs, b_values, b_advantages, b_returns)])
             b_obs, b_actions, b_logprobs, b_values, b_advantages, b_returns = lagged[0]
@@ -600,7 +613,7 @@ def train(args: Args, checkpoint: Optional[dict] = None) -> None:
         stop_if_not_finite("losses/loss", loss)
         optimizer.zero_grad()
         loss.backward()
-        nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+        nn.utils.clip_grad_norm_(params, args.max_grad_norm, foreach=True)
         optimizer.step()
 
         if iteration % 20 == 0:  # A2C's iterations are short (num_steps steps): log every 20th

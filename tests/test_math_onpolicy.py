@@ -94,8 +94,8 @@ def test_ppo_gradient_at_ratio_one_is_the_a2c_policy_gradient():
     obs, advantages = torch.randn(32, 3), torch.randn(32)
     with torch.no_grad():
         dist = agent.distribution(obs)
-        actions = dist.sample()
-        old_logprob = dist.log_prob(actions)
+        actions = agent.sample(dist)
+        old_logprob = agent.log_prob(dist, actions)
 
     def grad(loss_fn):
         agent.zero_grad()
@@ -118,14 +118,15 @@ def test_clipped_value_loss():
 
 
 @pytest.mark.parametrize("module", ON_POLICY)
-def test_gaussian_log_prob_and_entropy_match_a_multivariate_normal(module):
+def test_gaussian_log_prob_and_entropy_match_torch_distributions(module):
+    """The scripts write log N(a; μ, σ²) and its entropy out by hand; torch.distributions is the reference."""
     torch.manual_seed(0)
     agent = module.Agent(5, gym.spaces.Box(-1.0, 1.0, (3,)))
     with torch.no_grad():
         agent.actor_logstd.copy_(torch.tensor([[-0.5, 0.0, 0.7]]))
     obs = torch.randn(16, 5)
     dist = agent.distribution(obs)
-    actions = dist.sample()
+    actions = agent.sample(dist)
     logprob, entropy = agent.log_prob(dist, actions), agent.entropy(dist)
     reference = torch.distributions.MultivariateNormal(agent.actor(obs), torch.diag(torch.tensor([-1.0, 0.0, 1.4]).exp()))
     torch.testing.assert_close(logprob, reference.log_prob(actions))
@@ -133,17 +134,44 @@ def test_gaussian_log_prob_and_entropy_match_a_multivariate_normal(module):
 
 
 @pytest.mark.parametrize("module", ON_POLICY)
-def test_categorical_log_prob_and_entropy(module):
+def test_categorical_log_prob_and_entropy_match_torch_distributions(module):
     torch.manual_seed(0)
     agent = module.Agent(5, gym.spaces.Discrete(4))
     obs = torch.randn(16, 5)
     dist = agent.distribution(obs)
-    actions = dist.sample()
+    actions = agent.sample(dist)
     logprob, entropy = agent.log_prob(dist, actions), agent.entropy(dist)
-    log_p = torch.log_softmax(agent.actor(obs), -1)  # log π(·|s) from the logits by hand
-    torch.testing.assert_close(logprob, log_p[torch.arange(16), actions])
-    torch.testing.assert_close(entropy, -(log_p.exp() * log_p).sum(-1))
-    assert agent.deterministic_action(obs).tolist() == log_p.argmax(-1).tolist()
+    reference = torch.distributions.Categorical(logits=agent.actor(obs))
+    torch.testing.assert_close(logprob, reference.log_prob(actions))
+    torch.testing.assert_close(entropy, reference.entropy())
+    assert agent.deterministic_action(obs).tolist() == reference.probs.argmax(-1).tolist()
+
+
+@pytest.mark.parametrize("module", ON_POLICY)
+def test_sampled_actions_follow_the_policy(module):
+    """agent.sample draws from π_θ(·|s): over n = 40000 draws in one state, the action frequencies of
+    the categorical and the mean and std of the Gaussian are within 5 standard errors of π_θ's own
+    (a fixed seed; a wrong formula, e.g. σ² for σ or the logits for the probabilities, is far outside)."""
+    torch.manual_seed(0)
+    n = 40_000
+    obs = torch.randn(1, 5).expand(n, 5)
+    agent = module.Agent(5, gym.spaces.Discrete(3))
+    with torch.no_grad():
+        agent.actor[-1].weight.zero_()
+        agent.actor[-1].bias.copy_(torch.tensor([0.0, 1.0, -1.5]))  # logits z, π = softmax(z) ≈ (0.25, 0.69, 0.06)
+        dist = agent.distribution(obs)
+        frequencies = torch.bincount(agent.sample(dist), minlength=3) / n
+    probs = torch.tensor([0.0, 1.0, -1.5]).softmax(-1)
+    assert ((frequencies - probs).abs() <= 5 * (probs * (1 - probs) / n).sqrt()).all(), (frequencies, probs)
+
+    agent = module.Agent(5, gym.spaces.Box(-1.0, 1.0, (3,)))
+    with torch.no_grad():
+        agent.actor_logstd.copy_(torch.tensor([[-1.0, 0.0, 0.7]]))
+        dist = agent.distribution(obs)
+        mean, std = dist[0][0], dist[1][0].exp()
+        actions = agent.sample(dist)
+    assert ((actions.mean(0) - mean).abs() <= 5 * std / n ** 0.5).all(), (actions.mean(0), mean)
+    assert ((actions.std(0) / std - 1).abs() <= 5 / (2 * n) ** 0.5).all(), (actions.std(0), std)
 
 
 @pytest.mark.parametrize("module", ON_POLICY)
