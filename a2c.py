@@ -358,16 +358,17 @@ def gae(rewards, values, next_value, terminations, truncations, final_values, ga
     V(s'_t), the value of the real state after a_t, is V_φ(s_{t+1}) inside an episode, V_φ(s_final)
     where a time limit cut the episode (the state is real, the future was cut off, not ended), and 0
     where the MDP terminated. The recursion stops at every episode end, so no advantage reaches
-    across into the next episode."""
-    ends = torch.maximum(terminations, truncations)
-    next_values = torch.cat([values[1:], next_value[None]])  # V_φ(s_{t+1}); after an end, the reset state's (unused)
+    across into the next episode. Numpy arrays on the CPU, as the rollout is stored: the recursion
+    runs T small steps, each far cheaper in numpy than as torch ops (or GPU kernels)."""
+    ends = np.maximum(terminations, truncations)
+    next_values = np.concatenate([values[1:], next_value[None]])  # V_φ(s_{t+1}); after an end, the reset state's (unused)
     v_next = (1.0 - ends) * next_values + truncations * (1.0 - terminations) * final_values  # V(s'_t)
     deltas = rewards + gamma * v_next - values  # δ_t = r_t + γ V(s'_t) − V_φ(s_t)
     discounts = gamma * gae_lambda * (1.0 - ends)  # γλ inside an episode, 0 across its end
-    advantages = [torch.zeros_like(rewards[0])]  # Â_T = 0: nothing after the rollout's last step
-    for delta, discount in zip(reversed(deltas.unbind()), reversed(discounts.unbind())):
-        advantages.append(delta + discount * advantages[-1])  # Â_t = δ_t + γλ Â_{t+1}, within the episode
-    advantages = torch.stack(advantages[:0:-1])
+    advantages = np.zeros_like(rewards)
+    last = np.zeros_like(rewards[0])  # Â_T = 0: nothing after the rollout's last step
+    for t in reversed(range(len(rewards))):
+        last = advantages[t] = deltas[t] + discounts[t] * last  # Â_t = δ_t + γλ Â_{t+1}, within the episode
     return advantages, advantages + values
 
 
@@ -593,10 +594,10 @@ def train(args: Args, checkpoint: Optional[dict] = None) -> None:
         b_actions = rollout.actions.reshape(batch_size, *rollout.actions.shape[2:])
         with torch.no_grad():
             b_logprobs = agent.log_prob(agent.distribution(b_obs), b_actions)
-            values = agent.get_value(torch.cat([rollout.obs, to_tensor(next_obs)[None]]))  # V_φ(s_0), ..., V_φ(s_T): [T + 1, N]
-            advantages, returns = gae(rollout.rewards, values[:-1], values[-1], rollout.terminations, rollout.truncations,
-                                      rollout.final_values, args.gamma, args.gae_lambda)
-        b_values, b_advantages, b_returns = values[:-1].reshape(-1), advantages.reshape(-1), returns.reshape(-1)
+            values = agent.get_value(torch.cat([rollout.obs, to_tensor(next_obs)[None]])).cpu().numpy()  # V_φ(s_0..s_T): [T + 1, N]
+        advantages, returns = gae(storage.rewards, values[:-1], values[-1], storage.terminations, storage.truncations,
+                                  storage.final_values, args.gamma, args.gae_lambda)
+        b_values, b_advantages, b_returns = (to_tensor(x).reshape(-1) for x in (values[:-1], advantages, returns))
 
         # 3. one gradient step on the whole rollout: policy loss + value loss − entropy bonus
         if args.replay_lag > 0:  # off-policy on purpose: Â_t and R_t of an older π, with no correction for it

@@ -19,16 +19,22 @@ SB3's unprofiled time that our script would reach if it cost nothing but its mat
 environment steps (as profiled). No change that keeps the arithmetic (same networks, batch, updates
 per step) can go past it. The machine's drift moves all these figures; --repeats takes medians.
 
+The unprofiled runs also time the update, from its first call (our off-policy scripts' rb.sample,
+our on-policy scripts' to_device of the rollout; SB3's train()) to its last optimizer step, and print
+the second bound: the ratio to SB3 that our script would reach if its updates took no time at all
+and everything else (acting, the env, the replay or rollout writes, logging) stayed as it is.
+(SB3's on-policy train() leaves out its GAE, which it computes while collecting.)
+
 Run:  python benchmarks/profile_split.py --algo sac --threads 2
       python benchmarks/profile_split.py --algo ppo --threads 1
 """
 import argparse
 import json
-import runpy
 import subprocess
 import sys
 import tempfile
 import time
+import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,16 +101,72 @@ def breakdown(events, wall: float) -> dict[str, float]:
     return out
 
 
+class UpdateClock:
+    """The spans of the updates: from `start()` (the update's first call) to the last optimizer step
+    after it; an environment step closes the span."""
+
+    def __init__(self):
+        self.spans, self.start_time, self.end_time = [], None, None
+
+    def start(self) -> None:
+        if self.start_time is None:
+            self.start_time = time.perf_counter()
+
+    def optimizer_stepped(self, *_) -> None:
+        if self.start_time is not None:
+            self.end_time = time.perf_counter()
+
+    def close(self) -> None:
+        if self.start_time is not None and self.end_time is not None:
+            self.spans.append((self.start_time, self.end_time))
+        self.start_time = self.end_time = None
+
+    def seconds_after(self, t0: float) -> float:
+        self.close()
+        return sum(max(0.0, end - max(start, t0)) for start, end in self.spans)
+
+
+def run_script(path: str, clock: UpdateClock) -> None:
+    """Runs our script as __main__ (as runpy does), with its update's first call wrapped to start the
+    clock: ReplayBuffer.sample (off-policy) or to_device (on-policy), patched before its main block runs."""
+    source = Path(path).read_text()
+    main_block = '\nif __name__ == "__main__":\n'
+    if main_block not in source:
+        sys.exit(f"error: {path} has no main block")
+
+    def hook(g: dict) -> None:  # the script's globals, everything defined, train() not yet called
+        def started(fn):
+            def wrapper(*a, **k):
+                clock.start()
+                return fn(*a, **k)
+            return wrapper
+        if "ReplayBuffer" in g:
+            g["ReplayBuffer"].sample = started(g["ReplayBuffer"].sample)
+        else:
+            g["to_device"] = started(g["to_device"])
+
+    module = types.ModuleType("__main__")
+    module.__file__, module.__profile_split_hook__ = path, hook
+    code = compile(source.replace(main_block, "\n__profile_split_hook__(globals())" + main_block, 1), path, "exec")
+    saved, sys.modules["__main__"] = sys.modules["__main__"], module
+    try:
+        exec(code, module.__dict__)
+    finally:
+        sys.modules["__main__"] = saved
+
+
 def worker(args: argparse.Namespace) -> None:
     import gymnasium
     import torch
-    from torch.optim.optimizer import register_optimizer_step_pre_hook
+    from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
     from torch.profiler import ProfilerActivity, profile, record_function
 
     torch.set_num_threads(args.threads)
     env_step = gymnasium.wrappers.TimeLimit.step
+    clock = UpdateClock()
 
-    def timed_env_step(self, action):  # the environment's own step, marked in the profile
+    def timed_env_step(self, action):  # the environment's own step, marked in the profile; it ends an update
+        clock.close()
         with record_function("env.step"):
             return env_step(self, action)
 
@@ -119,24 +181,34 @@ def worker(args: argparse.Namespace) -> None:
                 prof.start()
 
     register_optimizer_step_pre_hook(start_at_first_step)
+    register_optimizer_step_post_hook(clock.optimizer_stepped)
     r, algo = run_args(args), speed.ALGOS[args.algo]
     if args.worker == "ours":
         cmd = speed.command(speed.Impl("ours", args.algo, algo.env_id, r.steps), r, args.seed)
         sys.argv = cmd[1:]
-        runpy.run_path(cmd[1], run_name="__main__")
+        run_script(cmd[1], clock)
         total = int(cmd[cmd.index("--total-timesteps") + 1])
     else:
         learning_starts = 0 if algo.on_policy else args.learning_starts
         model = speed.build_sb3(algo.sb3, algo.env_id, learning_starts, args.seed)
+        sb3_train = model.train
+
+        def timed_train(*a, **k):  # SB3's update
+            clock.start()
+            sb3_train(*a, **k)
+            clock.close()
+
+        model.train = timed_train
         total = learning_starts + r.steps
         model.learn(total_timesteps=total)
     wall = time.perf_counter() - started[0]
+    update = clock.seconds_after(started[0])
     steps = total - steps_before_first_update(args)
     seconds = None
     if not args.plain:
         prof.stop()
         seconds = breakdown(prof.events(), wall)
-    print("PROFILE " + json.dumps(dict(steps=steps, wall=wall, seconds=seconds)))
+    print("PROFILE " + json.dumps(dict(steps=steps, wall=wall, update=update, seconds=seconds)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,7 +226,9 @@ def profile_run(kind: str, args: argparse.Namespace, workdir: str, plain: bool) 
         sys.exit(f"error: the {kind} run failed:\n{proc.stderr[-2000:]}")
     res = json.loads(lines[-1][len("PROFILE "):])
     ms = lambda seconds: 1e3 * seconds / res["steps"]  # noqa: E731  (per environment step)
-    return dict(total=ms(res["wall"]), **({k: ms(v) for k, v in res["seconds"].items()} if res["seconds"] else {}))
+    if res["seconds"]:
+        return dict(total=ms(res["wall"]), **{k: ms(v) for k, v in res["seconds"].items()})
+    return dict(total=ms(res["wall"]), update=ms(res["update"]))
 
 
 def summarize(runs: list[dict]) -> dict[str, float]:
@@ -190,10 +264,14 @@ def main(argv=None) -> None:
     profiled = {kind: summarize(runs[kind, False]) for kind in kinds}
     plain = {kind: summarize(runs[kind, True]) for kind in kinds}
     print(table(profiled, plain))
+    for kind in kinds:
+        print(f"{kind}, unprofiled: the update takes {plain[kind]['update']:.3f} of the {plain[kind]['total']:.3f} ms per step")
     if len(kinds) == 2:
         ceiling = plain["sb3"]["total"] / (profiled["ours"]["matmul"] + profiled["ours"]["env"])
+        no_update = plain["sb3"]["total"] / (plain["ours"]["total"] - plain["ours"]["update"])
         print(f"ours/SB3, unprofiled: {plain['sb3']['total'] / plain['ours']['total']:.2f}; "
-              f"ceiling if ours cost only its matmuls and env steps: {ceiling:.2f}")
+              f"ceiling if ours cost only its matmuls and env steps: {ceiling:.2f}; "
+              f"if its updates took no time: {no_update:.2f}")
     if args.json:
         result = dict(algo=args.algo, threads=args.threads, repeats=args.repeats, command=sys.argv, profiled=profiled,
                       unprofiled=plain, runs={f"{k}:{'unprofiled' if p else 'profiled'}": v for (k, p), v in runs.items()})

@@ -13,14 +13,14 @@ ON_POLICY = [ppo, a2c]
 def hand_made_rollout():
     """T = 6 steps of 2 envs. Env 0 terminates after step 1 and is cut by the time limit after step 4;
     env 1 runs through. Values are arbitrary; V(s_final) of env 0's truncated episode is 7."""
-    rewards = torch.tensor([[1.0, 0.5], [2.0, 0.5], [0.0, 0.5], [1.0, 0.5], [3.0, 0.5], [1.0, 0.5]])
-    values = torch.tensor([[0.5, 1.0], [1.5, 2.0], [0.2, 3.0], [0.4, 4.0], [0.6, 5.0], [0.8, 6.0]])
-    terminations = torch.zeros(6, 2)
-    truncations = torch.zeros(6, 2)
-    final_values = torch.zeros(6, 2)
+    rewards = np.array([[1.0, 0.5], [2.0, 0.5], [0.0, 0.5], [1.0, 0.5], [3.0, 0.5], [1.0, 0.5]], dtype=np.float32)
+    values = np.array([[0.5, 1.0], [1.5, 2.0], [0.2, 3.0], [0.4, 4.0], [0.6, 5.0], [0.8, 6.0]], dtype=np.float32)
+    terminations = np.zeros((6, 2), dtype=np.float32)
+    truncations = np.zeros((6, 2), dtype=np.float32)
+    final_values = np.zeros((6, 2), dtype=np.float32)
     terminations[1, 0] = 1.0
     truncations[4, 0], final_values[4, 0] = 1.0, 7.0
-    next_value = torch.tensor([0.9, 10.0])  # V(s_T) after the rollout
+    next_value = np.array([0.9, 10.0], dtype=np.float32)  # V(s_T) after the rollout
     return rewards, values, next_value, terminations, truncations, final_values
 
 
@@ -29,7 +29,7 @@ def gae_by_definition(rewards, values, next_value, terminations, truncations, fi
     δ_t = r_t + γ V(s'_t) − V(s_t) and V(s'_t) = 0 after a termination, V(s_final) after a
     truncation, the next state's value otherwise (V(s_T) at the rollout's end)."""
     T, N = rewards.shape
-    advantages = torch.zeros(T, N)
+    advantages = np.zeros((T, N))
     for i in range(N):
         def v_next(t):
             if terminations[t, i]:
@@ -56,8 +56,8 @@ def test_gae_matches_its_definition_across_a_termination_and_a_truncation(module
     rollout = hand_made_rollout()
     advantages, returns = module.gae(*rollout, gamma, lam)
     expected = gae_by_definition(*rollout, gamma, lam)
-    torch.testing.assert_close(advantages, expected)
-    torch.testing.assert_close(returns, expected + rollout[1])  # R_t = Â_t + V(s_t)
+    np.testing.assert_allclose(advantages, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(returns, expected + rollout[1], rtol=1e-5, atol=1e-5)  # R_t = Â_t + V(s_t)
 
 
 def test_truncation_bootstraps_and_termination_does_not():
@@ -66,15 +66,15 @@ def test_truncation_bootstraps_and_termination_does_not():
     assert advantages[1, 0] == pytest.approx(2.0 - 1.5)  # terminated: δ = r − V(s)
     assert advantages[4, 0] == pytest.approx(3.0 + 0.9 * 7.0 - 0.6)  # truncated: δ = r + γ V(s_final) − V(s)
     # CleanRL's ppo.py treats the truncation as a termination, which drops the γ V(s_final) term:
-    as_termination, _ = ppo.gae(rewards, values, next_value, torch.maximum(terminations, truncations),
-                                torch.zeros(6, 2), torch.zeros(6, 2), 0.9, 0.0)
+    as_termination, _ = ppo.gae(rewards, values, next_value, np.maximum(terminations, truncations),
+                                np.zeros((6, 2), dtype=np.float32), np.zeros((6, 2), dtype=np.float32), 0.9, 0.0)
     assert as_termination[4, 0] == pytest.approx(3.0 - 0.6)
     # and the advantage never reaches across an episode end into the next episode
     advantages, _ = ppo.gae(rewards, values, next_value, terminations, truncations, final_values, 0.9, 1.0)
-    changed = rewards.clone()
+    changed = rewards.copy()
     changed[2, 0] += 100.0  # a reward in env 0's second episode
     moved, _ = ppo.gae(changed, values, next_value, terminations, truncations, final_values, 0.9, 1.0)
-    assert torch.equal(moved[:2, 0], advantages[:2, 0]) and not torch.equal(moved[2:, 0], advantages[2:, 0])
+    assert np.array_equal(moved[:2, 0], advantages[:2, 0]) and not np.array_equal(moved[2:, 0], advantages[2:, 0])
 
 
 def test_clipped_objective_on_hand_picked_ratios():
