@@ -595,7 +595,7 @@ def train(args: Args, checkpoint: Optional[dict] = None) -> None:
         with torch.no_grad():
             b_logprobs = agent.log_prob(agent.distribution(b_obs), b_actions)
             values = agent.get_value(torch.cat([rollout.obs, to_tensor(next_obs)[None]])).cpu().numpy()  # V_φ(s_0..s_T): [T + 1, N]
-        advantages, returns = gae(storage.rewards, values[:-1], values[-1], storage.terminations, storage.truncations,
+        advantages, returns = gae(storage.rewards, values[:-1], values[-1], storage.terminations, storage.truncations,  # numpy
                                   storage.final_values, args.gamma, args.gae_lambda)
         b_values, b_advantages, b_returns = (to_tensor(x).reshape(-1) for x in (values[:-1], advantages, returns))
 
