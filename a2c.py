@@ -297,7 +297,8 @@ class Agent(nn.Module):
         """H[π_θ(·|s)]: for the Gaussian, the sum over the action dimensions."""
         if self.discrete:
             return -(dist.exp() * dist).sum(-1)  # −Σ_a π(a|s) log π(a|s)
-        return (0.5 + LOG_SQRT_2PI + dist[1]).sum(-1)  # Σ_i ½ log(2πe σ_i²)
+        _, log_std = dist
+        return (0.5 + LOG_SQRT_2PI + log_std).sum(-1)  # Σ_i ½ log(2πe σ_i²)
 
     def deterministic_action(self, obs: torch.Tensor) -> torch.Tensor:
         """The evaluation action: argmax of the logits, or the mean μ_θ(s)."""
@@ -368,7 +369,8 @@ def gae(rewards, values, next_value, terminations, truncations, final_values, ga
     advantages = np.zeros_like(rewards)
     last = np.zeros_like(rewards[0])  # Â_T = 0: nothing after the rollout's last step
     for t in reversed(range(len(rewards))):
-        last = advantages[t] = deltas[t] + discounts[t] * last  # Â_t = δ_t + γλ Â_{t+1}, within the episode
+        last = deltas[t] + discounts[t] * last  # Â_t = δ_t + γλ Â_{t+1}, within the episode
+        advantages[t] = last
     return advantages, advantages + values
 
 
@@ -574,7 +576,7 @@ def train(args: Args, checkpoint: Optional[dict] = None) -> None:
             storage.final_values[step] = 0.0
             for i, final_obs in real_final_obs(infos).items():  # V_φ(s_final) where a time limit cut the episode
                 if truncations[i] and not terminations[i] and args.truncation_bootstrap:
-                    with torch.no_grad():
+                    with torch.inference_mode():
                         storage.final_values[step, i] = agent.get_value(to_tensor(normalizer.obs(final_obs[None], update=False))).item()
             next_obs = normalizer.obs(obs_raw)
             global_step += args.num_envs
@@ -595,7 +597,8 @@ def train(args: Args, checkpoint: Optional[dict] = None) -> None:
         with torch.no_grad():
             b_logprobs = agent.log_prob(agent.distribution(b_obs), b_actions)
             values = agent.get_value(torch.cat([rollout.obs, to_tensor(next_obs)[None]])).cpu().numpy()  # V_φ(s_0..s_T): [T + 1, N]
-        advantages, returns = gae(storage.rewards, values[:-1], values[-1], storage.terminations, storage.truncations,  # numpy
+        # GAE in numpy, on the rollout as stored (see gae); its results go to the device
+        advantages, returns = gae(storage.rewards, values[:-1], values[-1], storage.terminations, storage.truncations,
                                   storage.final_values, args.gamma, args.gae_lambda)
         b_values, b_advantages, b_returns = (to_tensor(x).reshape(-1) for x in (values[:-1], advantages, returns))
 

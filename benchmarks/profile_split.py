@@ -23,7 +23,10 @@ The unprofiled runs also time the update, from its first call (our off-policy sc
 our on-policy scripts' to_device of the rollout; SB3's train()) to its last optimizer step, and print
 the second bound: the ratio to SB3 that our script would reach if its updates took no time at all
 and everything else (acting, the env, the replay or rollout writes, logging) stayed as it is.
-(SB3's on-policy train() leaves out its GAE, which it computes while collecting.)
+(Our on-policy update so timed includes the batched pass for log π and V and the GAE, which SB3
+computes while collecting, outside its train().) To wrap our update's first call, the worker runs
+the script's source with one line added before its `if __name__ == "__main__":` block, so a
+traceback from that block is one line off.
 
 Run:  python benchmarks/profile_split.py --algo sac --threads 2
       python benchmarks/profile_split.py --algo ppo --threads 1
