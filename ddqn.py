@@ -318,8 +318,10 @@ def td_loss(data: Batch, q_network: QNetwork, target_network: QNetwork, gamma: f
 
 
 def update_target(target_params: list, params: list, tau: float) -> None:
-    """θ⁻ ← τθ + (1 − τ)θ⁻ in one op; τ = 1 is the hard copy θ⁻ ← θ (lerp returns θ exactly at weight 1)."""
-    torch._foreach_lerp_(target_params, params, tau)
+    """θ⁻ ← τθ + (1 − τ)θ⁻ in one op; τ = 1 is the hard copy θ⁻ ← θ (lerp returns θ exactly at weight 1).
+    Outside autograd: θ⁻ never requires grad, and no graph links one update's θ⁻ to the next."""
+    with torch.no_grad():
+        torch._foreach_lerp_(target_params, params, tau)
 
 
 def evaluate(q_network: QNetwork, env_id: str, episodes: int, seed: int, gamma: float, device: torch.device,

@@ -314,6 +314,13 @@ def release_freed_memory() -> None:
     if _malloc_trim is not None:
         _malloc_trim(0)
 
+def soft_update(target_params: list, params: list, tau: float) -> None:
+    """φ' ← τφ + (1 − τ)φ' for every tensor in one op (lerp), outside autograd: the targets
+    never require grad, and no graph links one step's targets to the next."""
+    with torch.no_grad():
+        torch._foreach_lerp_(target_params, params, tau)
+
+
 # ---------------------------------------------------------------------------------------------
 # Losses (notes 000 PART2), as pure functions the tests import
 # ---------------------------------------------------------------------------------------------
@@ -580,7 +587,7 @@ def train(args: Args, checkpoint: Optional[dict] = None) -> None:
 
             # g.4 soft target update φ'i ← τ φi + (1 − τ) φ'i, i.e. φ'i ← lerp(φ'i, φi, τ), all tensors in one op
             if iteration % args.target_network_frequency == 0:
-                torch._foreach_lerp_(qf_target_params, qf_params, args.tau)
+                soft_update(qf_target_params, qf_params, args.tau)
 
             if iteration % 100 == 0:
                 writer.add_scalar("losses/qf1_values", qf_values[0].mean().item(), global_step)

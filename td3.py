@@ -291,6 +291,13 @@ def release_freed_memory() -> None:
     if _malloc_trim is not None:
         _malloc_trim(0)
 
+def soft_update(target_params: list, params: list, tau: float) -> None:
+    """θ' ← τθ + (1 − τ)θ' for every tensor in one op (lerp), outside autograd: the targets
+    never require grad, and no graph links one step's targets to the next."""
+    with torch.no_grad():
+        torch._foreach_lerp_(target_params, params, tau)
+
+
 # ---------------------------------------------------------------------------------------------
 # Losses (notes 001 TD3), as pure functions the tests import
 # ---------------------------------------------------------------------------------------------
@@ -543,8 +550,8 @@ def train(args: Args, checkpoint: Optional[dict] = None) -> None:
                 actor_optimizer.step()
 
                 # g.4 soft target updates θ'i ← τθi + (1 − τ)θ'i, φ' ← τφ + (1 − τ)φ': one lerp op
-                torch._foreach_lerp_(qf_target_params, qf_params, args.tau)
-                torch._foreach_lerp_(actor_target_params, actor_params, args.tau)
+                soft_update(qf_target_params, qf_params, args.tau)
+                soft_update(actor_target_params, actor_params, args.tau)
 
             if iteration % 100 == 0:
                 qf_losses = ((qf_values.detach() - y) ** 2).mean(1)  # E[(Q_θi(s, a) − y)²] per critic
