@@ -13,7 +13,6 @@ reward normalisation. The defaults in use are printed at start.
 Run:  python a2c.py --env-id CartPole-v1      python a2c.py --env-id Hopper-v4      (--help lists every flag)
 """
 import collections
-import ctypes
 import glob
 import os
 import random
@@ -338,17 +337,6 @@ def real_final_obs(infos: dict) -> dict[int, np.ndarray]:
     return {int(i): infos["final_obs"][i] for i in np.flatnonzero(infos["_final_obs"])}
 
 
-try:  # glibc's malloc_trim; absent off Linux/glibc, where release_freed_memory does nothing
-    _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
-except (OSError, AttributeError):
-    _malloc_trim = None
-
-
-def release_freed_memory() -> None:
-    """Hands the heap pages freed by the updates back to the OS (see the off-policy scripts: glibc's
-    heap can fragment and grow without bound under some allocation patterns)."""
-    if _malloc_trim is not None:
-        _malloc_trim(0)
 
 # ---------------------------------------------------------------------------------------------
 # Advantages and losses (notes 002), as pure functions the tests import
@@ -634,8 +622,6 @@ def train(args: Args, checkpoint: Optional[dict] = None) -> None:
             writer.add_scalar("losses/clipfrac", clipfrac.item(), global_step)
             writer.add_scalar("losses/explained_variance", explained_var.item(), global_step)
             writer.add_scalar("charts/SPS", int((global_step - start_step) / (time.time() - start_time)), global_step)
-        if iteration % 100 == 0:
-            release_freed_memory()
 
         if args.checkpoint_frequency > 0 and global_step % args.checkpoint_frequency < batch_size:
             save_checkpoint()

@@ -10,7 +10,6 @@ every 2nd step (--policy-frequency 2), which the DDPG paper does not: here they 
 
 Run:  python td3.py --env-id Hopper-v4          (--help lists every flag)
 """
-import ctypes
 import glob
 import math
 import os
@@ -295,18 +294,6 @@ def real_next_obs(next_obs: np.ndarray, infos: dict) -> np.ndarray:
 
 
 
-try:  # glibc's malloc_trim; absent off Linux/glibc, where release_freed_memory does nothing
-    _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
-except (OSError, AttributeError):
-    _malloc_trim = None
-
-
-def release_freed_memory() -> None:
-    """Hands the heap pages freed by the updates back to the OS. glibc keeps freed activation
-    buffers in its heap, and with some allocation patterns (td3.py on Pendulum-v1: +200 KB per
-    step, 7 GB after 15k steps) the heap fragments and grows without bound; trimming stops that."""
-    if _malloc_trim is not None:
-        _malloc_trim(0)
 
 def soft_update(target_params: list, params: list, tau: float) -> None:
     """θ' ← τθ + (1 − τ)θ' for every tensor in one op (lerp), outside autograd: the targets
@@ -567,7 +554,6 @@ def train(args: Args, checkpoint: Optional[dict] = None) -> None:
                 writer.add_scalar("losses/qf_loss", qf_loss.item() / qf.n, global_step)  # mean over critics
                 writer.add_scalar("losses/actor_loss", pi_loss.item(), global_step)
                 writer.add_scalar("charts/SPS", int((global_step - start_step) / (time.time() - start_time)), global_step)
-                release_freed_memory()
 
         # h. an episode ended: the vector env has already reset it, so only log its return
         if "_episode" in infos:

@@ -8,7 +8,6 @@ much Q still overestimates (charts/q_overestimation). Read beside notes 001 (DDQ
 
 Run:  python ddqn.py --env-id CartPole-v1          (--help lists every flag)
 """
-import ctypes
 import glob
 import os
 import random
@@ -276,18 +275,6 @@ class OverestimationMeter:
         return ended
 
 
-try:  # glibc's malloc_trim; absent off Linux/glibc, where release_freed_memory does nothing
-    _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
-except (OSError, AttributeError):
-    _malloc_trim = None
-
-
-def release_freed_memory() -> None:
-    """Hands the heap pages freed by the updates back to the OS. glibc keeps freed activation
-    buffers in its heap, and with some allocation patterns (td3.py on Pendulum-v1: +200 KB per
-    step, 7 GB after 15k steps) the heap fragments and grows without bound; trimming stops that."""
-    if _malloc_trim is not None:
-        _malloc_trim(0)
 
 # ---------------------------------------------------------------------------------------------
 # The update (notes 001), as pure functions the tests import
@@ -541,7 +528,6 @@ def train(args: Args, checkpoint: Optional[dict] = None) -> None:
             writer.add_scalar("losses/q_values", q_taken.mean().item(), global_step)
             writer.add_scalar("charts/epsilon", eps, global_step)
             writer.add_scalar("charts/SPS", int((global_step - start_step) / (time.time() - start_time)), global_step)
-            release_freed_memory()
 
         # g. an episode ended: log its return, and how far Q(s_t, a_t; θ) was above the G_t it obtained
         for i, (q_mean, g_mean) in ended.items():

@@ -11,7 +11,6 @@ ppo_continuous_action.py defaults. The defaults in use are printed at start.
 
 Run:  python ppo.py --env-id CartPole-v1      python ppo.py --env-id Hopper-v4      (--help lists every flag)
 """
-import ctypes
 import glob
 import os
 import random
@@ -346,17 +345,6 @@ def real_final_obs(infos: dict) -> dict[int, np.ndarray]:
     return {int(i): infos["final_obs"][i] for i in np.flatnonzero(infos["_final_obs"])}
 
 
-try:  # glibc's malloc_trim; absent off Linux/glibc, where release_freed_memory does nothing
-    _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
-except (OSError, AttributeError):
-    _malloc_trim = None
-
-
-def release_freed_memory() -> None:
-    """Hands the heap pages freed by the updates back to the OS (see the off-policy scripts: glibc's
-    heap can fragment and grow without bound under some allocation patterns)."""
-    if _malloc_trim is not None:
-        _malloc_trim(0)
 
 # ---------------------------------------------------------------------------------------------
 # Advantages and losses (notes 002), as pure functions the tests import
@@ -649,7 +637,6 @@ def train(args: Args, checkpoint: Optional[dict] = None) -> None:
         writer.add_scalar("losses/clipfrac", torch.stack(clipfracs).mean().item(), global_step)
         writer.add_scalar("losses/explained_variance", explained_var.item(), global_step)
         writer.add_scalar("charts/SPS", int((global_step - start_step) / (time.time() - start_time)), global_step)
-        release_freed_memory()
 
         if args.checkpoint_frequency > 0 and global_step % args.checkpoint_frequency < batch_size:
             save_checkpoint()

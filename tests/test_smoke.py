@@ -145,8 +145,9 @@ MEMORY_RUN = {**{s: ["--total-timesteps", "5000", "--learning-starts", "1000", "
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_memory_stays_flat_while_training(script, workdir):
-    """Regression: td3.py's heap grew ~200 KB per step (7 GB after 15k Pendulum steps) until the
-    scripts began trimming glibc's heap; over 4000 gradient steps it grew by ~700 MB here."""
+    """Regression: while the target update built an autograd graph that chained every update's targets
+    to the previous ones, td3.py's heap grew without bound (519 → 761 MB over 15k Pendulum steps,
+    still rising); trimming glibc's heap only slowed it. With the targets outside autograd it stays flat."""
     proc = subprocess.Popen(script_command(script, "--env-id", quick_env(script), *MEMORY_RUN[script]),
                             cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=script_env())
     samples = []
