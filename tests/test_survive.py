@@ -172,3 +172,13 @@ def test_nan_loss_stops_the_run_naming_it_after_saving_the_last_good_state(scrip
     networks = [v for k, v in state.items() if isinstance(v, dict) and "optimizer" not in k
                 and k not in ("args", "rng", "rb", "normalizer")]  # the buffer holds the NaN rewards
     assert networks and all(torch.isfinite(t).all() for net in networks for t in net.values() if torch.is_tensor(t))
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_eval_model_reads_a_model_saved_by_an_earlier_version(script, workdir):
+    """tests/fixtures/{script}.pt was written by --save-model at commit 0e018f8, before the run plumbing
+    moved to a shared module: models saved then must still load and evaluate."""
+    proc = run_script(script, "--eval-model", str(ROOT / "tests" / "fixtures" / f"{script}.pt"), "--eval-episodes", "2",
+                      cwd=workdir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "over 2 episodes" in proc.stdout
