@@ -10,72 +10,34 @@ A2C: n_steps 5, RMSprop (α 0.99, ε 1e-5), lr 7e-4, λ 1, no advantage normalis
 action space gets 8 environments (RL-Zoo's CartPole setting), a Box one 4 and observation and
 reward normalisation. The defaults in use are printed at start.
 
+The run plumbing (flags shared by every script, logs, checkpoints, evaluation) is in plumbing.py.
+
 Run:  python a2c.py --env-id CartPole-v1      python a2c.py --env-id Hopper-v4      (--help lists every flag)
 """
 import collections
-import glob
-import os
-import random
-import signal
-import sys
-import time
 from dataclasses import dataclass
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
-import tyro
-from torch.utils.tensorboard import SummaryWriter
-from tqdm import tqdm
 
-SCRIPT = os.path.basename(__file__)
+import plumbing
+
 LOG_SQRT_2PI = 0.5 * float(np.log(2 * np.pi))
-if sys.platform.startswith("linux"):  # --capture-video renders offscreen, without a display:
-    os.environ.setdefault("MUJOCO_GL", "egl")  # MuJoCo through EGL (on a GPU, or Mesa's on a CPU)
-    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # classic control through pygame
 
 
 @dataclass
-class Args:
-    exp_name: str = os.path.basename(__file__)[: -len(".py")]
-    """the name of this experiment (part of the run name)"""
-    seed: int = 1
-    """seed of the experiment (python, numpy, torch and the environments)"""
-    torch_deterministic: bool = True
-    """if toggled, sets `torch.backends.cudnn.deterministic=True`"""
-    cuda: bool = True
-    """if toggled, use CUDA when it is available"""
-    track: bool = False
-    """if toggled, track the run with Weights and Biases (the TensorBoard log is synced to it)"""
-    wandb_project_name: str = "single-file-rl"
-    """the wandb project name"""
-    wandb_entity: Optional[str] = None
-    """the entity (team) of the wandb project"""
-    capture_video: bool = False
-    """if toggled, record videos of the first environment and of the first evaluation episode to videos/{run_name}/"""
-    video_frequency: int = 100
-    """with --capture-video, record training episodes 0, N, 2N, ... of the first environment"""
-    checkpoint_frequency: int = 0
-    """save everything needed to continue to runs/{run_name}/checkpoint.pt every this many steps (0: never)"""
-    resume: Optional[str] = None
-    """continue the run saved in this checkpoint, with its flags, step counter, logs and wandb run"""
-    save_model: bool = False
-    """if toggled, save the weights (and normalisation statistics) to runs/{run_name}/ and evaluate the deterministic policy"""
-    eval_episodes: int = 10
-    """number of episodes of the deterministic policy evaluated after training with --save-model"""
-    eval_model: Optional[str] = None
-    """skip training: load weights written by --save-model from this path and evaluate them"""
-
+class Args(plumbing.RunArgs):
     env_id: str = "CartPole-v1"
     """the id of the environment (a Discrete or a Box action space, a flat Box observation space)"""
-    total_timesteps: Optional[int] = None
-    """total environment steps [unset: 500000 discrete, 1000000 continuous]"""
+    total_timesteps: int = 500000
+    """total environment steps, in whole rollouts [defaults: Discrete 500000, Box 1000000]"""
     learning_rate: float = 7e-4
     """the learning rate of the optimizer (RMSprop)"""
-    num_envs: Optional[int] = None
-    """number of parallel environments [unset: 8 discrete, 4 continuous]"""
+    num_envs: int = 8
+    """number of parallel environments [defaults: Discrete 8, Box 4]"""
     num_steps: int = 5
     """steps per environment in each rollout: the n of the n-step return"""
     anneal_lr: bool = True
@@ -98,8 +60,16 @@ class Args:
     truncation_bootstrap: bool = True
     """if toggled, bootstrap from V(s_final) where a time limit cut the episode; --no-truncation-bootstrap
     treats a truncation as a termination, as CleanRL's PPO does (for comparison only)"""
-    normalize: Optional[bool] = None
-    """if toggled, normalise observations and rewards with running statistics [unset: off discrete, on continuous]"""
+    normalize: bool = False
+    """if toggled, normalise observations and rewards with running statistics [defaults: Discrete off, Box on]"""
+
+    def check(self) -> None:
+        """One clear line for a bad flag, before anything is built."""
+        plumbing.check_flags(self, positive=("total_timesteps", "num_envs", "num_steps", "learning_rate", "max_grad_norm"),
+                             non_negative=("replay_lag",), fractions=("gamma", "gae_lambda"))
+        batch_size = self.num_envs * self.num_steps
+        if self.total_timesteps < batch_size and self.eval_model is None:
+            plumbing.fail(f"--total-timesteps ({self.total_timesteps}) is less than one rollout (--num-envs × --num-steps = {batch_size})")
 
 
 # The defaults that depend on the action space (RL-Zoo's A2C settings for CartPole-v1 and for MuJoCo).
@@ -107,79 +77,6 @@ DEFAULTS = {
     "discrete": dict(total_timesteps=500000, num_envs=8, normalize=False),
     "continuous": dict(total_timesteps=1000000, num_envs=4, normalize=True),
 }
-
-
-def make_env(env_id: str, seed: int, video_folder: Optional[str], video_frequency: int, video_prefix: str):
-    def thunk():
-        if video_folder is not None:  # --capture-video: every N-th episode of this environment
-            env = gym.make(env_id, render_mode="rgb_array")
-            env = gym.wrappers.RecordVideo(env, video_folder, episode_trigger=lambda episode: episode % video_frequency == 0,
-                                           name_prefix=video_prefix)
-        else:
-            env = gym.make(env_id)
-        env.action_space.seed(seed)
-        return env
-
-    return thunk
-
-
-def make_envs(args: Args, run_name: str, global_step: int = 0) -> gym.vector.VectorEnv:
-    """Vector env in SAME_STEP autoreset mode: when an episode ends, `step` returns the reset
-    observation and puts the real last observation in infos["final_obs"]. With --capture-video,
-    the first environment is recorded."""
-    video_folder = f"videos/{run_name}" if args.capture_video else None
-    video_prefix = f"train-resumed-at-{global_step}" if global_step else "train"
-    try:
-        envs = gym.vector.SyncVectorEnv(
-            [make_env(args.env_id, args.seed + i, video_folder if i == 0 else None, args.video_frequency, video_prefix)
-             for i in range(args.num_envs)],
-            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-        )
-    except gym.error.Error as e:
-        sys.exit(f"error: --env-id {args.env_id!r} cannot be made: {e}")
-    space = envs.single_action_space
-    if not isinstance(space, (gym.spaces.Discrete, gym.spaces.Box)) or (isinstance(space, gym.spaces.Box) and len(space.shape) != 1):
-        sys.exit(f"error: {args.exp_name}.py needs a Discrete or a flat Box action space; {args.env_id} has {space}")
-    if not isinstance(envs.single_observation_space, gym.spaces.Box) or len(envs.single_observation_space.shape) != 1:
-        sys.exit(f"error: {args.exp_name}.py needs a flat Box observation space; {args.env_id} has {envs.single_observation_space}")
-    envs.action_space.seed(args.seed)
-    return gym.wrappers.vector.RecordEpisodeStatistics(envs)
-
-
-def resolve_defaults(args: Args) -> str:
-    """Fills the flags left unset with the defaults of the environment's action-space type; returns a
-    line saying which."""
-    try:
-        probe = gym.make(args.env_id)
-    except gym.error.Error as e:
-        sys.exit(f"error: --env-id {args.env_id!r} cannot be made: {e}")
-    kind = "discrete" if isinstance(probe.action_space, gym.spaces.Discrete) else "continuous"
-    probe.close()
-    filled = []
-    for flag, value in DEFAULTS[kind].items():
-        if getattr(args, flag) is None:
-            setattr(args, flag, value)
-            filled.append(f"--{flag.replace('_', '-')} {value}")
-    return f"{args.env_id}: {kind} action space; defaults used: {', '.join(filled) or 'none (all set on the command line)'}"
-
-
-def check_args(args: Args) -> None:
-    """One clear line for a bad flag, before anything is built (unset flags, None, are skipped)."""
-    for flag in ("total_timesteps", "num_envs", "num_steps", "eval_episodes", "video_frequency"):
-        if getattr(args, flag) is not None and getattr(args, flag) <= 0:
-            sys.exit(f"error: --{flag.replace('_', '-')} must be positive (got {getattr(args, flag)})")
-    for flag in ("learning_rate", "max_grad_norm"):
-        if getattr(args, flag) is not None and getattr(args, flag) <= 0:
-            sys.exit(f"error: --{flag.replace('_', '-')} must be positive (got {getattr(args, flag)})")
-    if not 0.0 <= args.gamma <= 1.0 or not 0.0 <= args.gae_lambda <= 1.0:
-        sys.exit(f"error: need 0 <= --gamma <= 1 and 0 <= --gae-lambda <= 1 (got {args.gamma}, {args.gae_lambda})")
-    if args.checkpoint_frequency < 0:
-        sys.exit(f"error: --checkpoint-frequency must be >= 0 (got {args.checkpoint_frequency})")
-    if args.replay_lag < 0:
-        sys.exit(f"error: --replay-lag must be >= 0 (got {args.replay_lag})")
-    if None not in (args.num_envs, args.num_steps, args.total_timesteps) and args.total_timesteps < args.num_envs * args.num_steps and args.eval_model is None:
-        sys.exit(f"error: --total-timesteps ({args.total_timesteps}) is less than one rollout "
-                 f"(--num-envs × --num-steps = {args.num_envs * args.num_steps})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,6 +134,7 @@ class Normalizer:
         self.enabled = state["enabled"]
         self.obs_rms.load_state_dict(state["obs_rms"])
         self.return_rms.load_state_dict(state["return_rms"])
+
 
 
 # ---------------------------------------------------------------------------------------------
@@ -304,6 +202,7 @@ class Agent(nn.Module):
         return self.actor(obs).argmax(-1) if self.discrete else self.actor(obs)
 
 
+
 # ---------------------------------------------------------------------------------------------
 # Rollout storage
 # ---------------------------------------------------------------------------------------------
@@ -337,9 +236,18 @@ def real_final_obs(infos: dict) -> dict[int, np.ndarray]:
     return {int(i): infos["final_obs"][i] for i in np.flatnonzero(infos["_final_obs"])}
 
 
+class Batch(NamedTuple):
+    """The rollout flattened to T·N rows, with what the update needs."""
+    obs: torch.Tensor
+    actions: torch.Tensor
+    logprobs: torch.Tensor  # log π_θ(a_t|s_t) of the policy that collected the rollout
+    values: torch.Tensor  # V_φ(s_t) of the value function of that moment
+    advantages: torch.Tensor  # Â_t
+    returns: torch.Tensor  # R_t = Â_t + V_φ(s_t)
+
 
 # ---------------------------------------------------------------------------------------------
-# Advantages and losses (notes 002), as pure functions the tests import
+# Advantages and losses (notes 002), as pure functions the tests import, and the update
 # ---------------------------------------------------------------------------------------------
 def gae(rewards, values, next_value, terminations, truncations, final_values, gamma: float, gae_lambda: float):
     """GAE(λ) over a rollout [T, N], returned with the value targets R_t = Â_t + V_φ(s_t).
@@ -372,180 +280,57 @@ def value_loss(new_value, returns):
     return 0.5 * ((new_value - returns) ** 2).mean()
 
 
-def evaluate(agent: Agent, normalizer: Normalizer, env_id: str, episodes: int, seed: int, device: torch.device,
-             video_folder: Optional[str] = None) -> list[float]:
-    """Returns of the deterministic policy over `episodes` fresh episodes, the observations normalised
-    with the training statistics, frozen; with a video folder, the first episode is recorded."""
-    env = gym.make(env_id, render_mode="rgb_array" if video_folder else None)
-    if video_folder is not None:
-        env = gym.wrappers.RecordVideo(env, video_folder, episode_trigger=lambda episode: episode == 0, name_prefix="eval")
-    returns = []
-    for episode in range(episodes):
-        obs, _ = env.reset(seed=seed + episode)
-        done, episodic_return = False, 0.0
-        while not done:
-            with torch.no_grad():
-                x = torch.as_tensor(normalizer.obs(obs[None], update=False), dtype=torch.float32, device=device)
-                action = agent.deterministic_action(x)[0].cpu().numpy()
-            if not agent.discrete:
-                action = np.clip(action, env.action_space.low, env.action_space.high)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            episodic_return += float(reward)
-            done = terminated or truncated
-        returns.append(episodic_return)
-    env.close()
-    return returns
+def update(data: Batch, agent: Agent, optimizer: torch.optim.Optimizer, args: Args, guard) -> dict:
+    """Notes 002 A2C: one gradient step on the whole rollout, policy loss + value loss − entropy bonus.
+    Returns the losses to log."""
+    dist = agent.distribution(data.obs)
+    new_logprob, entropy = agent.log_prob(dist, data.actions), agent.entropy(dist)  # new_logprob = data.logprobs: on-policy
+    advantages = data.advantages
+    if args.norm_adv:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    pg_loss = policy_loss(new_logprob, advantages)
+    v_loss = value_loss(agent.get_value(data.obs), data.returns)
+    entropy_loss = entropy.mean()
+    loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss  # L = L^PG + c_v L^V − c_e H
+    guard("losses/loss", loss)
+    optimizer.zero_grad()
+    loss.backward()
+    nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm, foreach=True)
+    optimizer.step()
+    return {"charts/learning_rate": optimizer.param_groups[0]["lr"], "losses/value_loss": v_loss, "losses/policy_loss": pg_loss,
+            "losses/entropy": entropy_loss, "losses/explained_variance": 1 - (data.returns - data.values).var() / data.returns.var()}
 
 
-def load_and_evaluate(args: Args, device: torch.device) -> None:
-    """--eval-model: rebuild the agent and normaliser of a saved run and evaluate them on that run's env."""
-    try:
-        saved = torch.load(args.eval_model, map_location=device, weights_only=True)
-        env_id, agent_state, normalizer_state = saved["args"]["env_id"], saved["agent"], saved["normalizer"]
-        env = gym.make(env_id)
-        agent = Agent(env.observation_space.shape[0], env.action_space)
-        agent.load_state_dict(agent_state)
-        normalizer = Normalizer(env.observation_space.shape[0], 1, args.gamma, enabled=False)
-        normalizer.load_state_dict(normalizer_state)
-    except (OSError, RuntimeError, KeyError, TypeError) as e:  # missing, truncated, or another script's model
-        sys.exit(f"error: --eval-model {args.eval_model!r} is not a model saved by {SCRIPT}: {str(e).strip().splitlines()[0]}")
-    video_folder = f"videos/{os.path.basename(os.path.dirname(os.path.abspath(args.eval_model)))}-eval" if args.capture_video else None
-    returns = evaluate(agent.to(device), normalizer, env_id, args.eval_episodes, args.seed, device, video_folder)
-    print(f"eval of {args.eval_model} on {env_id}: {np.mean(returns):.1f} ± {np.std(returns):.1f} over {len(returns)} episodes")
+def step_taken(data: Batch, agent: Agent) -> dict:
+    """How far the one step moved π on its data: the KL estimate, and the fraction of ratios PPO would clip."""
+    with torch.no_grad():
+        log_ratio = agent.log_prob(agent.distribution(data.obs), data.actions) - data.logprobs
+        return {"losses/approx_kl": (log_ratio.exp() - 1 - log_ratio).mean(),  # KL(π_θ ‖ π_θ') estimate, k3 of Schulman
+                "losses/clipfrac": ((log_ratio.exp() - 1.0).abs() > 0.2).float().mean()}
 
 
 # ---------------------------------------------------------------------------------------------
-# Runs that survive: checkpoints (--checkpoint-frequency, --resume) and videos (--capture-video)
+# Training (notes 002 A2C)
 # ---------------------------------------------------------------------------------------------
-def rng_state(envs: gym.vector.VectorEnv) -> dict:
-    """Every random number generator the run draws from, as plain values (loadable with weights_only)."""
-    numpy_state = np.random.get_state(legacy=False)
-    numpy_state["state"]["key"] = numpy_state["state"]["key"].tolist()
-    return {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "action_space": envs.action_space.np_random.bit_generator.state}
-
-
-def set_rng_state(state: dict, envs: gym.vector.VectorEnv) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    envs.action_space.np_random.bit_generator.state = state["action_space"]
-
-
-def load_checkpoint(path: str) -> dict:
-    """--resume: a checkpoint written by this script, or one line saying what is wrong with it."""
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # missing, truncated, or not a torch file at all
-        sys.exit(f"error: --resume {path!r} cannot be read: {str(e).strip().splitlines()[0]}")
-    script = checkpoint.get("script") if isinstance(checkpoint, dict) else None
-    if script != SCRIPT:
-        sys.exit(f"error: --resume {path!r} is not a checkpoint of {SCRIPT}" + (f" but of {script}" if script else ""))
-    return checkpoint
-
-
-def upload_videos(wandb_run, folder: str, uploaded: set) -> None:
-    """--capture-video with --track: each finished video file goes to the wandb run once."""
-    import wandb
-
-    for path in sorted(glob.glob(os.path.join(folder, "*.mp4"))):
-        if path not in uploaded:
-            uploaded.add(path)
-            wandb_run.log({f"videos/{os.path.basename(path).split('-')[0]}": wandb.Video(path, format="mp4")})
-
-
-def train(args: Args, checkpoint: Optional[dict] = None) -> None:
-    run_name = checkpoint["run_name"] if checkpoint else f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
-    global_step = start_step = checkpoint["global_step"] if checkpoint else 0
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    torch.backends.cudnn.deterministic = args.torch_deterministic
-    if args.torch_deterministic:  # on a GPU, cuBLAS is deterministic only with this workspace setting
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(args.torch_deterministic, warn_only=True)
-    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
-
-    envs = make_envs(args, run_name, global_step)
+def train(args: Args, checkpoint: dict | None) -> None:
     batch_size = args.num_envs * args.num_steps
     num_iterations = args.total_timesteps // batch_size
+    run = plumbing.Run(args, checkpoint, num_iterations * batch_size)
+    envs, device = run.envs, run.device
 
-    wandb_run, wandb_id = None, checkpoint["wandb_id"] if checkpoint else None
-    if args.track:
-        try:
-            import wandb
-
-            wandb_run = wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, sync_tensorboard=True,
-                                   config=vars(args), name=run_name, save_code=True, id=wandb_id, resume="allow")
-            wandb_id = wandb_run.id
-        except Exception as e:  # no network, no API key, ...: the local log still has everything
-            print(f"warning: --track: wandb did not start ({str(e).strip().splitlines()[0]}); "
-                  f"the run goes on, logged to runs/{run_name} only", file=sys.stderr)
-    # on --resume, the same log: TensorBoard drops what the killed run logged after its checkpoint
-    writer = SummaryWriter(f"runs/{run_name}", purge_step=global_step + 1 if checkpoint else None)
-    if checkpoint is None:
-        writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
-
-    obs_dim = envs.single_observation_space.shape[0]
-    space = envs.single_action_space
+    obs_dim, space = envs.single_observation_space.shape[0], envs.single_action_space
     agent = Agent(obs_dim, space).to(device)
-    params = list(agent.parameters())
-    optimizer = torch.optim.RMSprop(params, lr=args.learning_rate, alpha=0.99, eps=1e-5, foreach=True)
+    optimizer = torch.optim.RMSprop(agent.parameters(), lr=args.learning_rate, alpha=0.99, eps=1e-5, foreach=True)
     normalizer = Normalizer(obs_dim, args.num_envs, args.gamma, enabled=args.normalize)
     storage = make_rollout(args.num_steps, args.num_envs, obs_dim, () if agent.discrete else space.shape)
     to_tensor = lambda x: torch.as_tensor(x, dtype=torch.float32, device=device)  # noqa: E731
-
-    # a new run starts its environments with --seed; a resumed one restarts them at the checkpoint's
-    # step (their internal state is not in the checkpoint, so the normaliser's per-environment discounted
-    # returns restart at 0) and restores everything else, the normaliser's statistics before it sees obs_raw
-    obs_raw, _ = envs.reset(seed=args.seed + global_step)
-    if checkpoint is not None:
-        agent.load_state_dict(checkpoint["agent"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        normalizer.load_state_dict(checkpoint["normalizer"])
-        set_rng_state(checkpoint["rng"], envs)
-        print(f"resuming {run_name} at step {global_step} (with the flags it was started with)")
-    next_obs = normalizer.obs(obs_raw)
-
-    def save_checkpoint() -> str:
-        """Everything needed to continue with --resume, written atomically: a crash during the save
-        leaves the previous checkpoint whole."""
-        path = f"runs/{run_name}/checkpoint.pt"
-        writer.flush()  # the log reaches this step on disk before a checkpoint says it does
-        with open(path + ".tmp", "wb") as f:
-            torch.save({"script": SCRIPT, "args": vars(args), "run_name": run_name, "wandb_id": wandb_id,
-                        "global_step": global_step, "agent": agent.state_dict(), "optimizer": optimizer.state_dict(),
-                        "normalizer": normalizer.state_dict(), "rng": rng_state(envs)}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(path + ".tmp", path)
-        return path
-
-    def stop_if_not_finite(name: str, loss: torch.Tensor) -> None:
-        """A NaN or infinite loss would spread to every network it reaches: stop before it is used,
-        while every network is still finite, and keep that state."""
-        if not torch.isfinite(loss):
-            path = save_checkpoint()
-            progress.close()
-            writer.close()
-            sys.exit(f"error: {name} is {loss.item()} at step {global_step}; the run stops before using it, "
-                     f"and the last good state is saved in {path}")
-
-    progress = tqdm(total=num_iterations * batch_size, initial=global_step, unit="step", dynamic_ncols=True, mininterval=1.0)
-    start_time, interrupted = time.time(), False
-    videos_uploaded = set(glob.glob(f"videos/{run_name}/*.mp4"))  # a resumed run uploaded these already
+    # what a checkpoint holds (the normaliser's per-environment discounted returns restart at 0 on --resume,
+    # as the environments do; its statistics are restored before it sees the first observation)
+    next_obs = normalizer.obs(run.start(dict(agent=agent, optimizer=optimizer, normalizer=normalizer)))
     lagged = collections.deque(maxlen=args.replay_lag + 1)  # --replay-lag: the last K + 1 rollouts
-    def on_ctrl_c(signum, frame):  # finish the current iteration, then flush, save and exit; a 2nd Ctrl-C kills
-        nonlocal interrupted
-        interrupted = True
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
 
-    signal.signal(signal.SIGINT, on_ctrl_c)
     # a resumed run goes on at the iteration after its checkpoint's, numbered as in an unbroken run (the lr annealing)
-    for iteration in range(global_step // batch_size + 1, num_iterations + 1):
+    for iteration in range(run.global_step // batch_size + 1, num_iterations + 1):
         if args.anneal_lr:  # lr falls linearly from --learning-rate to 0
             optimizer.param_groups[0]["lr"] = (1.0 - (iteration - 1.0) / num_iterations) * args.learning_rate
 
@@ -558,8 +343,7 @@ def train(args: Args, checkpoint: Optional[dict] = None) -> None:
             if not agent.discrete:  # the Gaussian's sample is stored as drawn; the env gets it clipped to its bounds
                 env_action = np.clip(env_action, space.low, space.high)
             obs_raw, rewards, terminations, truncations, infos = envs.step(env_action)
-            ends = terminations | truncations
-            storage.rewards[step] = normalizer.reward(rewards, ends)
+            storage.rewards[step] = normalizer.reward(rewards, terminations | truncations)
             storage.terminations[step], storage.truncations[step] = terminations, truncations
             storage.final_values[step] = 0.0
             for i, final_obs in real_final_obs(infos).items():  # V_φ(s_final) where a time limit cut the episode
@@ -567,15 +351,7 @@ def train(args: Args, checkpoint: Optional[dict] = None) -> None:
                     with torch.inference_mode():
                         storage.final_values[step, i] = agent.get_value(to_tensor(normalizer.obs(final_obs[None], update=False))).item()
             next_obs = normalizer.obs(obs_raw)
-            global_step += args.num_envs
-            progress.update(args.num_envs)
-            if "_episode" in infos:
-                for i in np.flatnonzero(infos["_episode"]):
-                    writer.add_scalar("charts/episodic_return", infos["episode"]["r"][i], global_step)
-                    writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
-                    progress.set_postfix(episodic_return=f"{infos['episode']['r'][i]:.1f}", refresh=False)
-                if wandb_run is not None and args.capture_video:
-                    upload_videos(wandb_run, f"videos/{run_name}", videos_uploaded)
+            run.record(run.global_step + args.num_envs, infos)
 
         # 2. log π_θ(a_t|s_t) and V_φ(s_t) of the π_θ and V_φ that collected the rollout (unchanged while it ran),
         #    in one pass over all its steps; advantages Â_t by GAE(λ) and value targets R_t, bootstrapped from V_φ(s_T)
@@ -588,81 +364,38 @@ def train(args: Args, checkpoint: Optional[dict] = None) -> None:
         # GAE in numpy, on the rollout as stored (see gae); its results go to the device
         advantages, returns = gae(storage.rewards, values[:-1], values[-1], storage.terminations, storage.truncations,
                                   storage.final_values, args.gamma, args.gae_lambda)
-        b_values, b_advantages, b_returns = (to_tensor(x).reshape(-1) for x in (values[:-1], advantages, returns))
+        data = Batch(b_obs, b_actions, b_logprobs, *(to_tensor(x).reshape(-1) for x in (values[:-1], advantages, returns)))
 
         # 3. one gradient step on the whole rollout: policy loss + value loss − entropy bonus
         if args.replay_lag > 0:  # off-policy on purpose: Â_t and R_t of an older π, with no correction for it
-            lagged.append([t.clone() for t in (b_obs, b_actions, b_logprobs, b_values, b_advantages, b_returns)])
-            b_obs, b_actions, b_logprobs, b_values, b_advantages, b_returns = lagged[0]
-        dist = agent.distribution(b_obs)
-        new_logprob, entropy = agent.log_prob(dist, b_actions), agent.entropy(dist)  # new_logprob = b_logprobs: on-policy
-        if args.norm_adv:
-            b_advantages = (b_advantages - b_advantages.mean()) / (b_advantages.std() + 1e-8)
-        pg_loss = policy_loss(new_logprob, b_advantages)
-        v_loss = value_loss(agent.get_value(b_obs), b_returns)
-        entropy_loss = entropy.mean()
-        loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss  # L = L^PG + c_v L^V − c_e H
-        stop_if_not_finite("losses/loss", loss)
-        optimizer.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(params, args.max_grad_norm, foreach=True)
-        optimizer.step()
-
+            lagged.append(Batch(*(t.clone() for t in data)))
+            data = lagged[0]
+        losses = update(data, agent, optimizer, args, run.stop_if_not_finite)
         if iteration % 20 == 0:  # A2C's iterations are short (num_steps steps): log every 20th
-            with torch.no_grad():  # how far this one step moved π: the KL, and how many ratios PPO would clip
-                log_ratio = agent.log_prob(agent.distribution(b_obs), b_actions) - b_logprobs
-                approx_kl = (log_ratio.exp() - 1 - log_ratio).mean()  # KL(π_θ ‖ π_θ') estimate, k3 of Schulman
-                clipfrac = ((log_ratio.exp() - 1.0).abs() > 0.2).float().mean()
-            explained_var = 1 - (b_returns - b_values).var() / b_returns.var()
-            writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
-            writer.add_scalar("losses/value_loss", v_loss.item(), global_step)
-            writer.add_scalar("losses/policy_loss", pg_loss.item(), global_step)
-            writer.add_scalar("losses/entropy", entropy_loss.item(), global_step)
-            writer.add_scalar("losses/approx_kl", approx_kl.item(), global_step)
-            writer.add_scalar("losses/clipfrac", clipfrac.item(), global_step)
-            writer.add_scalar("losses/explained_variance", explained_var.item(), global_step)
-            writer.add_scalar("charts/SPS", int((global_step - start_step) / (time.time() - start_time)), global_step)
-
-        if args.checkpoint_frequency > 0 and global_step % args.checkpoint_frequency < batch_size:
-            save_checkpoint()
-        if interrupted:  # Ctrl-C: stop between two iterations, with every structure consistent
-            tqdm.write(f"interrupted at step {global_step}: flushing logs" + (" and saving the model" if args.save_model else ""))
-            if args.checkpoint_frequency > 0:
-                tqdm.write(f"checkpoint saved to {save_checkpoint()} (continue with --resume)")
+            run.log(run.global_step, {**losses, **step_taken(data, agent)})
+        if run.end_iteration(run.global_step, batch_size):  # checkpoints; Ctrl-C stops here
             break
-    progress.close()
-    envs.close()
 
-    print(f"training-phase SPS: {(global_step - start_step) / (time.time() - start_time):.1f} (every step trains)")
-    if args.save_model:
-        model_path = f"runs/{run_name}/{args.exp_name}.pt"
-        torch.save({"agent": agent.state_dict(), "normalizer": normalizer.state_dict(), "args": vars(args)}, model_path)
-        print(f"model saved to {model_path}")
-        if not interrupted:
-            returns = evaluate(agent, normalizer, args.env_id, args.eval_episodes, args.seed + 10_000, device,
-                               f"videos/{run_name}" if args.capture_video else None)
-            for episode, episodic_return in enumerate(returns):
-                writer.add_scalar("eval/episodic_return", episodic_return, episode)
-            print(f"eval/episodic_return: {np.mean(returns):.1f} ± {np.std(returns):.1f} over {len(returns)} episodes")
-    writer.close()
-    if wandb_run is not None:
-        if args.capture_video:
-            upload_videos(wandb_run, f"videos/{run_name}", videos_uploaded)
-        wandb_run.finish()
-    if interrupted:
-        sys.exit(130)
+    run.finish({"agent": agent.state_dict(), "normalizer": normalizer.state_dict()}, policy(agent, normalizer, space, device))
+    run.close()
+
+
+def policy(agent: Agent, normalizer: Normalizer, space: gym.Space, device: torch.device):
+    """The deterministic policy evaluated after training (the most probable action, or the mean μ_θ(s)
+    clipped to the bounds), on observations normalised with the training statistics, frozen."""
+    def act(obs: np.ndarray) -> np.ndarray:
+        action = agent.deterministic_action(torch.as_tensor(normalizer.obs(obs[None], update=False), dtype=torch.float32, device=device))
+        return action[0].cpu().numpy() if agent.discrete else np.clip(action[0].cpu().numpy(), space.low, space.high)
+    return act
 
 
 if __name__ == "__main__":
-    args = tyro.cli(Args)
-    checkpoint = None
-    if args.resume is not None:  # the run continues with the flags it was started with, already resolved
-        checkpoint = load_checkpoint(args.resume)
-        args = Args(**{**checkpoint["args"], "resume": args.resume})
-    elif args.eval_model is None:
-        print(resolve_defaults(args))
-    check_args(args)
-    if args.eval_model is not None:
-        load_and_evaluate(args, torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu"))
-    else:
+    args, checkpoint = plumbing.parse(Args, (gym.spaces.Discrete, gym.spaces.Box), DEFAULTS)
+    if args.eval_model is None:
         train(args, checkpoint)
+    else:  # rebuild the agent and normaliser of a saved run and evaluate them on that run's env
+        saved, env = plumbing.load_model(args, ("agent", "normalizer"))
+        agent = plumbing.load_weights(Agent(env.observation_space.shape[0], env.action_space), saved["agent"], args)
+        normalizer = Normalizer(env.observation_space.shape[0], 1, args.gamma, enabled=False)
+        normalizer.load_state_dict(saved["normalizer"])
+        plumbing.evaluate_saved(args, env.spec.id, policy(agent, normalizer, env.action_space, plumbing.device(args)))

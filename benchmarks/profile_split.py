@@ -152,6 +152,7 @@ def run_script(path: str, clock: UpdateClock) -> None:
     module.__file__, module.__profile_split_hook__ = path, hook
     code = compile(source.replace(main_block, "\n__profile_split_hook__(globals())" + main_block, 1), path, "exec")
     saved, sys.modules["__main__"] = sys.modules["__main__"], module
+    sys.path.insert(0, str(Path(path).parent))  # as `python script.py` does: plumbing.py is beside the script
     try:
         exec(code, module.__dict__)
     finally:

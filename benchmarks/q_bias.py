@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # the scripts import plumbing.py from the root
 from grid import write_rows  # noqa: E402  (the grid's CSV format, so plot.py reads both)
 
 

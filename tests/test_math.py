@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import plumbing
 import sac_continuous
 import sac_no_reparam
 from conftest import CONTINUOUS, DISCRETE, OFF_POLICY
@@ -149,7 +150,7 @@ def test_vector_env_transitions_are_the_real_ones(name, env_id, steps):
     Hopper with random actions by termination; CleanRL's gymnasium 0.29 loop breaks exactly here."""
     module = __import__(name)
     args = module.Args(env_id=env_id, num_envs=2, seed=3)
-    envs = module.make_envs(args, "test")
+    envs = plumbing.make_envs(args, "test")
     refs = [gym.make(env_id) for _ in range(args.num_envs)]
     ref_obs = [ref.reset(seed=args.seed + i)[0] for i, ref in enumerate(refs)]
     obs, _ = envs.reset(seed=args.seed)
@@ -159,7 +160,7 @@ def test_vector_env_transitions_are_the_real_ones(name, env_id, steps):
     for _ in range(steps):
         actions = envs.action_space.sample()
         next_obs, rewards, terminations, truncations, infos = envs.step(actions)
-        rb.add(obs, actions, rewards, module.real_next_obs(next_obs, infos), terminations, truncations)
+        rb.add(obs, actions, rewards, plumbing.real_next_obs(next_obs, infos), terminations, truncations)
         obs = next_obs
         for i, ref in enumerate(refs):
             s = ref_obs[i]

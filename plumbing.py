@@ -1,0 +1,476 @@
+"""Run plumbing shared by the eight scripts: none of it is an algorithm.
+
+The run flags and their checks, the vector environment and its checks, seeding, TensorBoard and
+wandb, the progress bar, Ctrl-C, checkpoints and --resume, the NaN guard, videos, and saving,
+loading and evaluating models. Each script keeps its networks, losses, update and training loop,
+and calls these in one line each. A script copied out of this repository needs this file beside it.
+"""
+import glob
+import os
+import random
+import signal
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field, fields
+from typing import Callable, NoReturn, Optional
+
+import gymnasium as gym
+import numpy as np
+import torch
+import tyro
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+if sys.platform.startswith("linux"):  # --capture-video renders offscreen, without a display:
+    os.environ.setdefault("MUJOCO_GL", "egl")  # MuJoCo through EGL (on a GPU, or Mesa's on a CPU)
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # classic control through pygame
+
+# The MuJoCo defaults are the v4 environments, as in CleanRL's published results (v5 works with every
+# script): gymnasium's advice to upgrade would otherwise precede every line a script prints.
+warnings.filterwarnings("ignore", message=r".*is out of date\. You should consider upgrading to version")
+CHECKPOINT_FORMAT = 2  # 1: the checkpoints written before this module existed (not readable now)
+
+
+def script_name() -> str:
+    """The running script's name without .py: the default --exp-name."""
+    return os.path.basename(getattr(sys.modules["__main__"], "__file__", "script.py"))[: -len(".py")]
+
+
+@dataclass
+class RunArgs:
+    """The flags every script has; each script's Args extends this with its algorithm's."""
+
+    exp_name: str = field(default_factory=script_name)
+    """the name of this experiment (part of the run name)"""
+    seed: int = 1
+    """seed of the experiment (python, numpy, torch and the environments)"""
+    torch_deterministic: bool = True
+    """if toggled, sets `torch.backends.cudnn.deterministic=True`"""
+    cuda: bool = True
+    """if toggled, use CUDA when it is available"""
+    track: bool = False
+    """if toggled, track the run with Weights and Biases (the TensorBoard log is synced to it)"""
+    wandb_project_name: str = "single-file-rl"
+    """the wandb project name"""
+    wandb_entity: Optional[str] = None
+    """the entity (team) of the wandb project"""
+    capture_video: bool = False
+    """if toggled, record videos of the first environment and of the first evaluation episode to videos/{run_name}/"""
+    video_frequency: int = 100
+    """with --capture-video, record training episodes 0, N, 2N, ... of the first environment"""
+    checkpoint_frequency: int = 0
+    """save everything needed to continue to runs/{run_name}/checkpoint.pt every this many steps (0: never)"""
+    resume: Optional[str] = None
+    """continue the run saved in this checkpoint, with its flags, step counter, logs and wandb run"""
+    save_model: bool = False
+    """if toggled, save the weights to runs/{run_name}/ and evaluate the deterministic (greedy) policy"""
+    eval_episodes: int = 10
+    """number of episodes of the deterministic (greedy) policy evaluated after training with --save-model"""
+    eval_model: Optional[str] = None
+    """skip training: load weights written by --save-model from this path and evaluate them"""
+
+
+def fail(message: str) -> NoReturn:
+    """Bad input ends in one line that says what is wrong and what to do, never a traceback."""
+    sys.exit(f"error: {message}")
+
+
+def first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def check_flags(args, positive=(), non_negative=(), fractions=()) -> None:
+    """One line for the first flag out of its range: > 0, >= 0, or within [0, 1]."""
+    for names, ok, what in ((positive, lambda v: v > 0, "must be positive"), (non_negative, lambda v: v >= 0, "must be >= 0"),
+                            (fractions, lambda v: 0 <= v <= 1, "must be within [0, 1]")):
+        for name in names:
+            if getattr(args, name) is not None and not ok(getattr(args, name)):
+                fail(f"--{name.replace('_', '-')} {what} (got {getattr(args, name)})")
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line: flags, --resume, and the environment's spaces, checked before anything is built
+# ---------------------------------------------------------------------------------------------
+def parse(Args: type, spaces: tuple, defaults: Optional[dict] = None) -> tuple:
+    """Parses the command line into `Args`; returns (args, checkpoint or None). With --resume the run
+    continues with the flags it was started with (and says which given flags it ignores). The
+    environment must have an action space of one of `spaces` and a flat Box observation space.
+    `defaults` (PPO, A2C): {"discrete": {...}, "continuous": {...}}, the defaults of the flags that
+    depend on the action space of --env-id, shown as such by --help and printed at start."""
+    default = None
+    if defaults and not {"--resume", "--eval-model"} & {a.split("=")[0] for a in sys.argv[1:]}:
+        env_id = flag_value("--env-id", Args.__dataclass_fields__["env_id"].default)
+        kind = "discrete" if isinstance(probe_env(env_id, spaces)[1], gym.spaces.Discrete) else "continuous"
+        default = Args(**defaults[kind])
+    args = tyro.cli(Args, default=default)
+    if default is not None:
+        print(f"{args.env_id}: {kind} action space, whose defaults apply; in use: "
+              + ", ".join(f"--{k.replace('_', '-')} {getattr(args, k)}" for k in defaults[kind]))
+    checkpoint = None
+    if args.resume is not None:
+        checkpoint = load_checkpoint(args.resume)
+        given = {f.name: getattr(args, f.name) for f in fields(Args) if f.name != "resume"}
+        ignored = [f"--{k.replace('_', '-')} {v}" for k, v in given.items() if k in checkpoint["args"]
+                   and v != checkpoint["args"][k] and v != getattr(default or Args(), k)]
+        if ignored:
+            print(f"warning: --resume continues with the flags the run started with; ignored: {', '.join(ignored)}", file=sys.stderr)
+        args = Args(**{**checkpoint["args"], "resume": args.resume})
+    check_flags(args, positive=("eval_episodes", "video_frequency"), non_negative=("checkpoint_frequency",))
+    if args.eval_model is None:  # the environment's spaces first: a wrong env explains the rest
+        probe_env(args.env_id, spaces, render=args.capture_video)
+    args.check()  # the script's own flags
+    return args, checkpoint
+
+
+def flag_value(flag: str, default):
+    """The value given to `flag` on the command line (--flag value or --flag=value; the last one wins), else `default`."""
+    value, argv = default, sys.argv[1:]
+    for i, a in enumerate(argv):
+        if a == flag and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif a.startswith(flag + "="):
+            value = a.split("=", 1)[1]
+    return value
+
+
+def probe_env(env_id: str, spaces: tuple, render: bool = False) -> tuple:
+    """(observation space, action space) of `env_id`, or one line saying why this script cannot use it.
+    With `render` (--capture-video), it must also render a frame."""
+    try:
+        env = gym.make(env_id, render_mode="rgb_array" if render else None)
+    except Exception as e:  # an unknown id, a missing dependency, a module that fails to import
+        fail(f"--env-id {env_id!r} cannot be made: {first_line(e)}")
+    obs_space, act_space = env.observation_space, env.action_space
+    names = " or ".join(f"a {s.__name__}" for s in spaces)
+    if not isinstance(act_space, spaces) or (isinstance(act_space, gym.spaces.Box) and len(act_space.shape) != 1):
+        fail(f"{script_name()}.py needs {names} action space; {env_id} has {act_space}")
+    if isinstance(act_space, gym.spaces.Box) and not (np.isfinite(act_space.low).all() and np.isfinite(act_space.high).all()):
+        fail(f"{script_name()}.py needs finite action bounds; {env_id} has {act_space}")
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
+        fail(f"{script_name()}.py needs a flat Box observation space; {env_id} has {obs_space}")
+    if render:
+        try:
+            env.reset(seed=0)
+            env.render()
+        except Exception as e:
+            fail(f"--capture-video cannot render {env_id} ({first_line(e)}); MuJoCo without a display needs EGL "
+                 "(apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri) and MUJOCO_GL=egl, or OSMesa and MUJOCO_GL=osmesa")
+    env.close()
+    return obs_space, act_space
+
+
+def make_envs(args, run_name: str, global_step: int = 0) -> gym.vector.VectorEnv:
+    """args.num_envs copies of args.env_id in a vector env in SAME_STEP autoreset mode: when an episode
+    ends, `step` returns the reset observation and puts the real last observation in
+    infos["final_obs"]. With --capture-video, the first environment is recorded."""
+    def make(i: int):
+        def thunk():
+            if i == 0 and args.capture_video:  # every N-th episode of the first environment
+                env = gym.make(args.env_id, render_mode="rgb_array")
+                prefix = f"train-resumed-at-{global_step}" if global_step else "train"
+                env = gym.wrappers.RecordVideo(env, f"videos/{run_name}", name_prefix=prefix,
+                                               episode_trigger=lambda episode: episode % args.video_frequency == 0)
+            else:
+                env = gym.make(args.env_id)
+            env.action_space.seed(args.seed + i)
+            return env
+        return thunk
+
+    envs = gym.vector.SyncVectorEnv([make(i) for i in range(args.num_envs)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    envs.action_space.seed(args.seed)  # the random actions (before learning_starts) are reproducible too
+    return gym.wrappers.vector.RecordEpisodeStatistics(envs)
+
+
+def real_next_obs(next_obs: np.ndarray, infos: dict) -> np.ndarray:
+    """s' for the buffer: where an episode ended, the vector env already returned the reset
+    observation, and the real last observation is in infos["final_obs"]."""
+    if "_final_obs" not in infos:
+        return next_obs
+    real = next_obs.copy()
+    for i in np.flatnonzero(infos["_final_obs"]):
+        real[i] = infos["final_obs"][i]
+    return real
+
+
+def device(args) -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+
+
+# ---------------------------------------------------------------------------------------------
+# One run: its name and folder, logs, wandb, progress bar, Ctrl-C, checkpoints and the NaN guard
+# ---------------------------------------------------------------------------------------------
+class Run:
+    """The handles of one training run. `state` (set by `start`) names what a checkpoint holds: the
+    script's networks, optimizers, buffers and tensors, each saved with its state_dict()."""
+
+    def __init__(self, args, checkpoint: Optional[dict], total_steps: int, learning_starts: int = 0):
+        self.args, self.checkpoint, self.learning_starts = args, checkpoint, learning_starts
+        self.name = checkpoint["run_name"] if checkpoint else f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+        self.global_step = self.start_step = checkpoint["global_step"] if checkpoint else 0
+        random.seed(args.seed)
+        np.random.seed(args.seed)
+        torch.manual_seed(args.seed)
+        torch.backends.cudnn.deterministic = args.torch_deterministic
+        if args.torch_deterministic:  # on a GPU, cuBLAS is deterministic only with this workspace setting
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(args.torch_deterministic, warn_only=True)
+        self.device = device(args)
+        self.envs = make_envs(args, self.name, self.global_step)
+        self.wandb, self.wandb_id = None, checkpoint["wandb_id"] if checkpoint else None
+        if args.track:
+            try:
+                import wandb
+
+                self.wandb = wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, sync_tensorboard=True,
+                                        config=vars(args), name=self.name, save_code=True, id=self.wandb_id, resume="allow")
+                self.wandb_id = self.wandb.id
+            except Exception as e:  # no network, no API key, ...: the local log still has everything
+                print(f"warning: --track: wandb did not start ({first_line(e)}); the run goes on, logged to runs/{self.name} only",
+                      file=sys.stderr)
+        # on --resume, the same log: TensorBoard drops what the killed run logged after its checkpoint
+        self.writer = SummaryWriter(f"runs/{self.name}", purge_step=self.global_step + 1 if checkpoint else None)
+        if checkpoint is None:
+            self.writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+        self.progress = tqdm(total=total_steps, initial=self.global_step, unit="step", dynamic_ncols=True, mininterval=1.0, miniters=1)
+        self.start_time, self.train_start, self.interrupted, self.state = time.time(), None, False, {}
+        self.videos_uploaded = set(glob.glob(f"videos/{self.name}/*.mp4"))  # a resumed run uploaded these already
+        signal.signal(signal.SIGINT, self.on_ctrl_c)
+
+    def on_ctrl_c(self, signum, frame) -> None:
+        """Ctrl-C: finish the current iteration, then flush, save and exit; a second Ctrl-C kills."""
+        self.interrupted = True
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    def start(self, state: dict) -> np.ndarray:
+        """Resets the environments and returns the first observations; on --resume, first restores
+        `state` and the random generators from the checkpoint. A new run starts its environments with
+        --seed; a resumed one restarts them at the checkpoint's step (their internal state is not saved)."""
+        self.state = state
+        obs, _ = self.envs.reset(seed=self.args.seed + self.global_step)
+        if self.checkpoint is not None:
+            for key, value in state.items():
+                saved = self.checkpoint["state"][key]
+                if isinstance(value, torch.Tensor):
+                    with torch.no_grad():
+                        value.copy_(saved)
+                elif value is not None:
+                    value.load_state_dict(saved)
+            set_rng_state(self.checkpoint["rng"], self.envs)
+            print(f"resuming {self.name} at step {self.global_step} (with the flags it was started with)")
+        return obs
+
+    def record(self, global_step: int, infos: dict) -> None:
+        """After each vector step: the progress bar, the training phase's start, and the episodes that
+        ended (their return and length; with --capture-video and --track, their videos to wandb)."""
+        self.progress.update(global_step - self.global_step)
+        self.global_step = global_step
+        if self.train_start is None and global_step > self.learning_starts:
+            self.train_start = (time.time(), global_step)
+        if "_episode" in infos:
+            for i in np.flatnonzero(infos["_episode"]):
+                self.writer.add_scalar("charts/episodic_return", infos["episode"]["r"][i], global_step)
+                self.writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
+                self.progress.set_postfix(episodic_return=f"{infos['episode']['r'][i]:.1f}", refresh=False)
+            self.upload_videos()
+
+    def log(self, global_step: int, scalars: dict, sps: bool = True) -> None:
+        """Writes the scalars (tensors are read here, once per logging interval) and the steps per second."""
+        for tag, value in scalars.items():
+            self.writer.add_scalar(tag, value.item() if isinstance(value, torch.Tensor) else value, global_step)
+        if sps:
+            self.writer.add_scalar("charts/SPS", int((global_step - self.start_step) / (time.time() - self.start_time)), global_step)
+
+    def stop_if_not_finite(self, name: str, loss: torch.Tensor) -> None:
+        """The NaN guard: a NaN or infinite loss would spread to every network it reaches. Stop before
+        it is used, while every network is still finite, and keep that state in a checkpoint."""
+        if not torch.isfinite(loss):
+            path = self.save_checkpoint()
+            self.progress.close()
+            self.writer.close()
+            fail(f"{name} is {loss.item()} at step {self.global_step}; the run stops before using it, "
+                 f"and the last good state is saved in {path}")
+
+    def save_checkpoint(self) -> str:
+        """Everything needed to continue with --resume, written atomically: a crash during the save
+        leaves the previous checkpoint whole."""
+        path = f"runs/{self.name}/checkpoint.pt"
+        self.writer.flush()  # the log reaches this step on disk before a checkpoint says it does
+        state = {k: v.detach() if isinstance(v, torch.Tensor) else v.state_dict() if v is not None else None
+                 for k, v in self.state.items()}
+        with open(path + ".tmp", "wb") as f:
+            torch.save({"script": script_name() + ".py", "format": CHECKPOINT_FORMAT, "args": vars(self.args),
+                        "run_name": self.name, "wandb_id": self.wandb_id, "global_step": self.global_step,
+                        "state": state, "rng": rng_state(self.envs)}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(path + ".tmp", path)
+        return path
+
+    def end_iteration(self, global_step: int, steps_per_iteration: int) -> bool:
+        """A checkpoint every --checkpoint-frequency steps; True on Ctrl-C (the loop then stops)."""
+        if self.args.checkpoint_frequency > 0 and global_step % self.args.checkpoint_frequency < steps_per_iteration:
+            self.save_checkpoint()
+        if self.interrupted:
+            kept = [f"the log in runs/{self.name}"]
+            if self.args.checkpoint_frequency > 0:
+                kept.append(f"a checkpoint in {self.save_checkpoint()} (continue with --resume)")
+            if self.args.save_model:
+                kept.append("the model (saved next)")
+            tqdm.write(f"interrupted at step {global_step}: keeping {', '.join(kept)}")
+            if not (self.args.save_model or self.args.checkpoint_frequency):
+                tqdm.write("no model was saved: --save-model saves one when a run ends or is interrupted, "
+                           "--checkpoint-frequency N keeps a resumable checkpoint")
+        return self.interrupted
+
+    def finish(self, model: dict, policy: Callable, evaluate_kwargs: Optional[dict] = None) -> Optional[list]:
+        """The end of training: the training phase's speed, and with --save-model the model (`model`,
+        plus the run's flags) and its evaluation with `policy` (see `evaluate`). Returns the evaluation."""
+        self.progress.close()
+        self.envs.close()
+        if self.train_start is not None and self.global_step > self.train_start[1]:
+            sps = (self.global_step - self.train_start[1]) / (time.time() - self.train_start[0])
+            print(f"training-phase SPS: {sps:.1f} (steps after --learning-starts per second)")
+        result = None
+        if self.args.save_model:
+            path = f"runs/{self.name}/{self.args.exp_name}.pt"
+            torch.save({**model, "args": vars(self.args)}, path)
+            print(f"model saved to {path}")
+            if not self.interrupted:
+                result = evaluate(self.args.env_id, policy, self.args.eval_episodes, self.args.seed + 10_000,
+                                  f"videos/{self.name}" if self.args.capture_video else None, **(evaluate_kwargs or {}))
+                returns = result[0] if isinstance(result, tuple) else result
+                for episode, episodic_return in enumerate(returns):
+                    self.writer.add_scalar("eval/episodic_return", episodic_return, episode)
+                print(f"eval/episodic_return: {np.mean(returns):.1f} ± {np.std(returns):.1f} over {len(returns)} episodes")
+        return result
+
+    def close(self) -> None:
+        self.writer.close()
+        if self.wandb is not None:
+            self.upload_videos()
+            self.wandb.finish()
+        if self.interrupted:
+            sys.exit(130)
+
+    def upload_videos(self) -> None:
+        """--capture-video with --track: each finished video file goes to the wandb run once."""
+        if self.wandb is None or not self.args.capture_video:
+            return
+        import wandb
+
+        for path in sorted(glob.glob(f"videos/{self.name}/*.mp4")):
+            if path not in self.videos_uploaded:
+                self.videos_uploaded.add(path)
+                self.wandb.log({f"videos/{os.path.basename(path).split('-')[0]}": wandb.Video(path, format="mp4")})
+
+
+def rng_state(envs: gym.vector.VectorEnv) -> dict:
+    """Every random number generator the run draws from, as plain values (loadable with weights_only)."""
+    numpy_state = np.random.get_state(legacy=False)
+    numpy_state["state"]["key"] = numpy_state["state"]["key"].tolist()
+    return {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "action_space": envs.action_space.np_random.bit_generator.state}
+
+
+def set_rng_state(state: dict, envs: gym.vector.VectorEnv) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    envs.action_space.np_random.bit_generator.state = state["action_space"]
+
+
+def read_torch_file(flag: str, path: str, expected: str) -> dict:
+    """A dict saved with torch.save, or one line saying what the file is not."""
+    if not os.path.isfile(path):
+        fail(f"{flag} {path!r}: no such file (expected {expected})")
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated, or not a torch file at all (an image, a text file, ...)
+        fail(f"{flag} {path!r} is not a readable torch file ({first_line(e)[:120]}); expected {expected}")
+    if not isinstance(content, dict):
+        fail(f"{flag} {path!r} holds a {type(content).__name__}, not {expected}")
+    return content
+
+
+def load_checkpoint(path: str) -> dict:
+    """--resume: a checkpoint this script wrote with --checkpoint-frequency, or one line saying what is wrong."""
+    script = script_name() + ".py"
+    checkpoint = read_torch_file("--resume", path, f"a checkpoint written by {script} --checkpoint-frequency")
+    if "global_step" not in checkpoint and "args" in checkpoint:
+        fail(f"--resume {path!r} is a model saved by --save-model, not a checkpoint: evaluate it with --eval-model, "
+             f"or resume from runs/<run>/checkpoint.pt, written with --checkpoint-frequency")
+    if checkpoint.get("script") != script:
+        fail(f"--resume {path!r} is not a checkpoint of {script}" + (f" but of {checkpoint['script']}" if checkpoint.get("script") else ""))
+    if checkpoint.get("format") != CHECKPOINT_FORMAT:
+        fail(f"--resume {path!r} was written by an earlier version of {script} (format {checkpoint.get('format', 1)}, "
+             f"this one reads {CHECKPOINT_FORMAT}); its model weights can still be evaluated only if saved with --save-model")
+    return checkpoint
+
+
+# ---------------------------------------------------------------------------------------------
+# Saved models: evaluation after training, and --eval-model
+# ---------------------------------------------------------------------------------------------
+def evaluate(env_id: str, policy: Callable, episodes: int, seed: int, video_folder: Optional[str] = None,
+             trajectories: bool = False):
+    """Returns of `policy` (observation → action, numpy) over `episodes` fresh episodes; with a video
+    folder, the first episode is recorded. With `trajectories`, also each episode's
+    (observations, actions, rewards, terminated)."""
+    env = gym.make(env_id, render_mode="rgb_array" if video_folder else None)
+    if video_folder is not None:
+        with warnings.catch_warnings():  # the folder holds the training videos; eval-episode-* are new names
+            warnings.filterwarnings("ignore", message=".*Overwriting existing videos.*")
+            env = gym.wrappers.RecordVideo(env, video_folder, episode_trigger=lambda episode: episode == 0, name_prefix="eval")
+    returns, episodes_seen = [], []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed + episode)
+        done, episodic_return, seen = False, 0.0, ([], [], [], False)
+        while not done:
+            with torch.no_grad():
+                action = policy(obs)
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            if trajectories:
+                seen[0].append(obs), seen[1].append(action), seen[2].append(float(reward))
+            episodic_return += float(reward)
+            done = terminated or truncated
+            obs = next_obs
+        returns.append(episodic_return)
+        episodes_seen.append((*seen[:3], terminated))
+    env.close()
+    return (returns, episodes_seen) if trajectories else returns
+
+
+def load_model(args, keys: tuple) -> tuple[dict, gym.Env]:
+    """--eval-model: the saved dict (checked for `keys`) and its run's environment, or one line."""
+    script = script_name() + ".py"
+    saved = read_torch_file("--eval-model", args.eval_model, f"a model saved by {script} --save-model")
+    if "global_step" in saved and "state" in saved:
+        fail(f"--eval-model {args.eval_model!r} is a checkpoint, not a saved model: continue it with --resume")
+    missing = [k for k in (*keys, "args") if k not in saved]
+    if missing:
+        fail(f"--eval-model {args.eval_model!r} is not a model saved by {script} (it has no {', '.join(missing)})")
+    try:
+        return saved, gym.make(saved["args"]["env_id"])
+    except Exception as e:
+        fail(f"--eval-model {args.eval_model!r}: its environment cannot be made ({first_line(e)})")
+
+
+def load_weights(module: torch.nn.Module, weights: dict, args) -> torch.nn.Module:
+    """module.load_state_dict(weights), or one line when they do not fit (another script's, another env's)."""
+    try:
+        module.load_state_dict(weights)
+    except (RuntimeError, KeyError, TypeError, AttributeError) as e:
+        fail(f"--eval-model {args.eval_model!r} is not a model saved by {script_name()}.py: {first_line(e)}")
+    return module.to(device(args))
+
+
+def evaluate_saved(args, env_id: str, policy: Callable, **kwargs):
+    """--eval-model: evaluates `policy` on the saved run's environment and prints the mean return."""
+    folder = os.path.basename(os.path.dirname(os.path.abspath(args.eval_model)))
+    result = evaluate(env_id, policy, args.eval_episodes, args.seed, f"videos/{folder}-eval" if args.capture_video else None, **kwargs)
+    returns = result[0] if isinstance(result, tuple) else result
+    print(f"eval of {args.eval_model} on {env_id}: {np.mean(returns):.1f} ± {np.std(returns):.1f} over {len(returns)} episodes")
+    return result
