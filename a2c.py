@@ -280,7 +280,7 @@ def value_loss(new_value, returns):
     return 0.5 * ((new_value - returns) ** 2).mean()
 
 
-def update(data: Batch, agent: Agent, optimizer: torch.optim.Optimizer, args: Args, guard) -> dict:
+def update(data: Batch, agent: Agent, optimizer: torch.optim.Optimizer, args: Args) -> dict:
     """Notes 002 A2C: one gradient step on the whole rollout, policy loss + value loss − entropy bonus.
     Returns the losses to log."""
     dist = agent.distribution(data.obs)
@@ -292,11 +292,7 @@ def update(data: Batch, agent: Agent, optimizer: torch.optim.Optimizer, args: Ar
     v_loss = value_loss(agent.get_value(data.obs), data.returns)
     entropy_loss = entropy.mean()
     loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss  # L = L^PG + c_v L^V − c_e H
-    guard("losses/loss", loss)
-    optimizer.zero_grad()
-    loss.backward()
-    nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm, foreach=True)
-    optimizer.step()
+    plumbing.gradient_step(optimizer, loss, args.max_grad_norm)
     return {"charts/learning_rate": optimizer.param_groups[0]["lr"], "losses/value_loss": v_loss, "losses/policy_loss": pg_loss,
             "losses/entropy": entropy_loss, "losses/explained_variance": 1 - (data.returns - data.values).var() / data.returns.var()}
 
@@ -370,7 +366,7 @@ def train(args: Args, checkpoint: dict | None) -> None:
         if args.replay_lag > 0:  # off-policy on purpose: Â_t and R_t of an older π, with no correction for it
             lagged.append(Batch(*(t.clone() for t in data)))
             data = lagged[0]
-        losses = update(data, agent, optimizer, args, run.stop_if_not_finite)
+        losses = update(data, agent, optimizer, args)
         if iteration % 20 == 0:  # A2C's iterations are short (num_steps steps): log every 20th
             run.log(run.global_step, {**losses, **step_taken(data, agent)})
         if run.end_iteration(run.global_step, batch_size):  # checkpoints; Ctrl-C stops here

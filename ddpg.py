@@ -235,25 +235,19 @@ class Optimizers(NamedTuple):
 
 
 def update(data: Batch, actor: Actor, actor_target: Actor, qf: QEnsemble, qf_target: QEnsemble, opt: Optimizers,
-           args: Args, update_actor: bool, guard) -> dict:
+           args: Args, update_actor: bool) -> dict:
     """Notes 001 DDPG on one minibatch: the critic step; with `update_actor`, the actor step and the
     soft target updates. Returns the losses to log (the actor's only when it was updated)."""
     # g.2 critic update: gradient step on L(θ)
     qf_loss, qf_values, y = critic_loss(data, actor_target, qf, qf_target, args.gamma)
-    guard("losses/qf_loss", qf_loss)
-    opt.q.zero_grad()
-    qf_loss.backward()
-    opt.q.step()
+    plumbing.gradient_step(opt.q, qf_loss)
     qf_losses = ((qf_values.detach() - y) ** 2).mean(1)  # E[(Q_θ(s, a) − y)²]
     losses = {"losses/qf1_values": qf_values[0].mean(), "losses/qf1_loss": qf_losses[0], "losses/qf_loss": qf_loss / qf.n}
 
     # g.3 policy update: actor and targets once every d critic updates (d = 1: every step)
     if update_actor:
         pi_loss = actor_loss(data.obs, actor, qf)
-        guard("losses/actor_loss", pi_loss)
-        opt.actor.zero_grad()
-        pi_loss.backward(inputs=list(actor.parameters()))  # φ only: no critic gradients
-        opt.actor.step()
+        plumbing.gradient_step(opt.actor, pi_loss)  # φ only: no critic gradients
         losses["losses/actor_loss"] = pi_loss
 
         # g.4 soft target updates θ' ← τθ + (1 − τ)θ', φ' ← τφ + (1 − τ)φ'
@@ -313,7 +307,7 @@ def train(args: Args, checkpoint: dict | None) -> None:
         if global_step > args.learning_starts:
             data = rb.sample(args.batch_size)
             losses.update(update(data, actor, actor_target, qf, qf_target, opt, args,
-                                 iteration % args.policy_frequency == 0, run.stop_if_not_finite))
+                                 iteration % args.policy_frequency == 0))
             if iteration % 100 == 0:
                 run.log(global_step, losses)
         if run.end_iteration(global_step, args.num_envs):  # checkpoints; Ctrl-C stops here

@@ -220,14 +220,10 @@ def update_target(target_params: list, params: list, tau: float) -> None:
 
 
 
-def update(data: Batch, q_network: QNetwork, target_network: QNetwork, optimizer: torch.optim.Optimizer, args: Args,
-           guard) -> dict:
+def update(data: Batch, q_network: QNetwork, target_network: QNetwork, optimizer: torch.optim.Optimizer, args: Args) -> dict:
     """Notes 001 e.2 on one minibatch: a gradient step on L(θ), the target y held constant. Returns the losses to log."""
     loss, q_taken, y = td_loss(data, q_network, target_network, args.gamma, args.loss)
-    guard("losses/td_loss", loss)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
+    plumbing.gradient_step(optimizer, loss)
     return {"losses/td_loss": loss, "losses/q_values": q_taken.mean()}
 
 
@@ -280,7 +276,7 @@ def train(args: Args, checkpoint: dict | None) -> None:
 
         # e. learn once past learning_starts, one gradient step every train_frequency steps (e.1 sample a minibatch from D)
         if global_step > args.learning_starts and iteration % args.train_frequency == 0:
-            losses = update(rb.sample(args.batch_size), q_network, target_network, optimizer, args, run.stop_if_not_finite)
+            losses = update(rb.sample(args.batch_size), q_network, target_network, optimizer, args)
 
         # f. every C steps, update the target network: θ⁻ ← θ (or softly, θ⁻ ← τθ + (1 − τ)θ⁻)
         if global_step > args.learning_starts and iteration % args.target_network_frequency == 0:

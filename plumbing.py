@@ -275,21 +275,30 @@ class Run:
             self.upload_videos()
 
     def log(self, global_step: int, scalars: dict, sps: bool = True) -> None:
-        """Writes the scalars (tensors are read here, once per logging interval) and the steps per second."""
-        for tag, value in scalars.items():
-            self.writer.add_scalar(tag, value.item() if isinstance(value, torch.Tensor) else value, global_step)
+        """Writes the scalars (tensors are read here, once per logging interval) and the steps per second;
+        with the losses, stops the run if a loss is not finite (see stop_if_not_finite)."""
+        values = {tag: value.item() if isinstance(value, torch.Tensor) else value for tag, value in scalars.items()}
+        if any(tag.startswith("losses/") for tag in values):
+            self.stop_if_not_finite(values)
+        for tag, value in values.items():
+            self.writer.add_scalar(tag, value, global_step)
         if sps:
             self.writer.add_scalar("charts/SPS", int((global_step - self.start_step) / (time.time() - self.start_time)), global_step)
 
-    def stop_if_not_finite(self, name: str, loss: torch.Tensor) -> None:
-        """The NaN guard: a NaN or infinite loss would spread to every network it reaches. Stop before
-        it is used, while every network is still finite, and keep that state in a checkpoint."""
-        if not torch.isfinite(loss):
+    def stop_if_not_finite(self, values: dict) -> None:
+        """The NaN guard. A NaN or infinite loss would spread to every network it reaches, so
+        gradient_step skips the steps whose loss is not finite (no network takes one); here, once per
+        logging interval, the run stops if one was skipped or a logged loss is not finite, and keeps its
+        last good state in a checkpoint."""
+        skipped = sum(getattr(v, "skipped", 0) for v in self.state.values() if isinstance(v, torch.optim.Optimizer))
+        bad = [f"{tag} is {v}" for tag, v in values.items() if tag.startswith("losses/") and not np.isfinite(v)]
+        if skipped or bad:
             path = self.save_checkpoint()
             self.progress.close()
             self.writer.close()
-            fail(f"{name} is {loss.item()} at step {self.global_step}; the run stops before using it, "
-                 f"and the last good state is saved in {path}")
+            what = bad[0] if bad else "a loss was not finite"
+            fail(f"{what} at step {self.global_step}; {skipped} gradient steps with a loss that was not finite were skipped, "
+                 f"no network took one, and the last good state is saved in {path}")
 
     def save_checkpoint(self) -> str:
         """Everything needed to continue with --resume, written atomically: a crash during the save
@@ -326,6 +335,7 @@ class Run:
     def finish(self, model: dict, policy: Callable, evaluate_kwargs: Optional[dict] = None) -> Optional[list]:
         """The end of training: the training phase's speed, and with --save-model the model (`model`,
         plus the run's flags) and its evaluation with `policy` (see `evaluate`). Returns the evaluation."""
+        self.stop_if_not_finite({})
         self.progress.close()
         self.envs.close()
         if self.train_start is not None and self.global_step > self.train_start[1]:
@@ -363,6 +373,22 @@ class Run:
             if path not in self.videos_uploaded:
                 self.videos_uploaded.add(path)
                 self.wandb.log({f"videos/{os.path.basename(path).split('-')[0]}": wandb.Video(path, format="mp4")})
+
+
+def gradient_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, max_grad_norm: Optional[float] = None) -> None:
+    """One step of `optimizer` down the gradient of `loss` with respect to the optimizer's own
+    parameters only (no gradient reaches another network), the gradient's norm first clipped to
+    `max_grad_norm` if given. A loss that is not finite is not used: the step is skipped, the
+    parameters and the optimizer's moments stay as they were, and optimizer.skipped counts it."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    if not torch.isfinite(loss):
+        optimizer.skipped = getattr(optimizer, "skipped", 0) + 1
+        return
+    optimizer.zero_grad()
+    loss.backward(inputs=params)  # (.backward lays each gradient out as its parameter: fused Adam needs that)
+    if max_grad_norm is not None:
+        torch.nn.utils.clip_grad_norm_(params, max_grad_norm, foreach=True)
+    optimizer.step()
 
 
 def rng_state(envs: gym.vector.VectorEnv) -> dict:

@@ -294,7 +294,7 @@ def value_loss(new_value, old_value, returns, clip_coef: float, clip_vloss: bool
 
 
 
-def update(data: Batch, agent: Agent, optimizer: torch.optim.Optimizer, args: Args, guard) -> dict:
+def update(data: Batch, agent: Agent, optimizer: torch.optim.Optimizer, args: Args) -> dict:
     """Notes 002 PPO: several epochs of minibatch gradient steps on the clipped objective. Returns the losses to log."""
     batch_size = len(data.obs)
     minibatch_size = batch_size // args.num_minibatches
@@ -312,11 +312,7 @@ def update(data: Batch, agent: Agent, optimizer: torch.optim.Optimizer, args: Ar
             v_loss = value_loss(agent.get_value(data.obs[mb]), data.values[mb], data.returns[mb], args.clip_coef, args.clip_vloss)
             entropy_loss = entropy.mean()
             loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss  # L = −L^CLIP + c_v L^V − c_e H
-            guard("losses/loss", loss)
-            optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm, foreach=True)
-            optimizer.step()
+            plumbing.gradient_step(optimizer, loss, args.max_grad_norm)
             with torch.no_grad():
                 log_ratio = new_logprob - data.logprobs[mb]
                 approx_kl = ((ratio - 1) - log_ratio).mean()  # KL(π_θ ‖ π_θ') estimate, k3 of Schulman
@@ -383,7 +379,7 @@ def train(args: Args, checkpoint: dict | None) -> None:
         data = Batch(b_obs, b_actions, b_logprobs, *(to_tensor(x).reshape(-1) for x in (values[:-1], advantages, returns)))
 
         # 3. several epochs of minibatch gradient steps on the clipped objective
-        run.log(run.global_step, update(data, agent, optimizer, args, run.stop_if_not_finite))
+        run.log(run.global_step, update(data, agent, optimizer, args))
         if run.end_iteration(run.global_step, batch_size):  # checkpoints; Ctrl-C stops here
             break
 

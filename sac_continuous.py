@@ -253,31 +253,22 @@ class Optimizers(NamedTuple):
 
 
 def update(data: Batch, actor: Actor, qf: QEnsemble, qf_target: QEnsemble, log_alpha: torch.Tensor, opt: Optimizers,
-           target_entropy: float, args: Args, actor_updates: int, guard) -> dict:
+           target_entropy: float, args: Args, actor_updates: int) -> dict:
     """Notes 000 PART1 g.2–g.4 on one minibatch: the critic step, `actor_updates` actor and α steps, the
     soft target update. Returns the losses to log (the actor's and α's only when they were updated)."""
     # g.2 critic update: gradient step on L(φ1, φ2)
     alpha = log_alpha.detach().exp()
     qf_loss, qf_values, y = critic_loss(data, actor, qf, qf_target, alpha, args.gamma)
-    guard("losses/qf_loss", qf_loss)
-    opt.q.zero_grad()
-    qf_loss.backward()
-    opt.q.step()
+    plumbing.gradient_step(opt.q, qf_loss)
 
     # g.3 actor and α updates (TD3-style delay, same number of updates overall)
     losses = {}
     for _ in range(actor_updates):
         pi_loss, log_pi = actor_loss(data.obs, actor, qf, alpha)
-        guard("losses/actor_loss", pi_loss)
-        opt.actor.zero_grad()
-        pi_loss.backward(inputs=list(actor.parameters()))  # θ only: no critic gradients
-        opt.actor.step()
+        plumbing.gradient_step(opt.actor, pi_loss)  # θ only: no critic gradients
         if args.autotune:
             a_loss = alpha_loss(log_alpha, log_pi, target_entropy)
-            guard("losses/alpha_loss", a_loss)
-            opt.alpha.zero_grad()
-            a_loss.backward()
-            opt.alpha.step()
+            plumbing.gradient_step(opt.alpha, a_loss)
             alpha = log_alpha.detach().exp()
         losses = {"losses/actor_loss": pi_loss, "losses/alpha": alpha, **({"losses/alpha_loss": a_loss} if args.autotune else {})}
 
@@ -336,7 +327,7 @@ def train(args: Args, checkpoint: dict | None) -> None:
         if global_step > args.learning_starts:
             data = rb.sample(args.batch_size)
             losses.update(update(data, actor, qf, qf_target, log_alpha, opt, target_entropy, args,
-                            args.policy_frequency if iteration % args.policy_frequency == 0 else 0, run.stop_if_not_finite))
+                            args.policy_frequency if iteration % args.policy_frequency == 0 else 0))
             if iteration % 100 == 0:
                 run.log(global_step, losses)
         if run.end_iteration(global_step, args.num_envs):  # checkpoints; Ctrl-C stops here

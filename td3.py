@@ -227,15 +227,12 @@ class Optimizers(NamedTuple):
 
 
 def update(data: Batch, actor: Actor, actor_target: Actor, qf: QEnsemble, qf_target: QEnsemble, opt: Optimizers,
-           args: Args, update_actor: bool, guard) -> dict:
+           args: Args, update_actor: bool) -> dict:
     """Notes 001 TD3 on one minibatch: the critic step; with `update_actor`, the (delayed) actor step and
     the soft target updates. Returns the losses to log (the actor's only when it was updated)."""
     # g.2 critic update: gradient step on L(θ1, θ2), target from the smoothed ã' and min_i Q_θ'i
     qf_loss, qf_values, y = critic_loss(data, actor_target, qf, qf_target, args.gamma, args.policy_noise, args.noise_clip)
-    guard("losses/qf_loss", qf_loss)
-    opt.q.zero_grad()
-    qf_loss.backward()
-    opt.q.step()
+    plumbing.gradient_step(opt.q, qf_loss)
     qf_losses = ((qf_values.detach() - y) ** 2).mean(1)  # E[(Q_θi(s, a) − y)²] per critic
     losses = {"losses/qf1_values": qf_values[0].mean(), "losses/qf2_values": qf_values[1].mean(),
               "losses/qf1_loss": qf_losses[0], "losses/qf2_loss": qf_losses[1], "losses/qf_loss": qf_loss / qf.n}
@@ -243,10 +240,7 @@ def update(data: Batch, actor: Actor, actor_target: Actor, qf: QEnsemble, qf_tar
     # g.3 delayed policy update: actor and targets once every d critic updates
     if update_actor:
         pi_loss = actor_loss(data.obs, actor, qf, args.actor_min_q)
-        guard("losses/actor_loss", pi_loss)
-        opt.actor.zero_grad()
-        pi_loss.backward(inputs=list(actor.parameters()))  # φ only: no critic gradients
-        opt.actor.step()
+        plumbing.gradient_step(opt.actor, pi_loss)  # φ only: no critic gradients
         losses["losses/actor_loss"] = pi_loss
 
         # g.4 soft target updates θ'i ← τθi + (1 − τ)θ'i, φ' ← τφ + (1 − τ)φ'
@@ -304,7 +298,7 @@ def train(args: Args, checkpoint: dict | None) -> None:
         if global_step > args.learning_starts:
             data = rb.sample(args.batch_size)
             losses.update(update(data, actor, actor_target, qf, qf_target, opt, args,
-                                 iteration % args.policy_frequency == 0, run.stop_if_not_finite))
+                                 iteration % args.policy_frequency == 0))
             if iteration % 100 == 0:
                 run.log(global_step, losses)
         if run.end_iteration(global_step, args.num_envs):  # checkpoints; Ctrl-C stops here
