@@ -8,7 +8,8 @@ collected them (notes 000 §2: why A2C must stay on-policy). Read beside notes 0
 n-step targets). `diff a2c.py ppo.py` shows what PPO adds. Defaults follow the A2C paper and SB3's
 A2C: n_steps 5, RMSprop (α 0.99, ε 1e-5), lr 7e-4, λ 1, no advantage normalisation; a Discrete
 action space gets 8 environments (RL-Zoo's CartPole setting), a Box one 4 and observation and
-reward normalisation. The defaults in use are printed at start.
+reward normalisation. The defaults in use are printed at start. The value term keeps the notes' ½;
+SB3's A2C has none, so its vf_coef 0.5 is --vf-coef 1.0 here.
 
 The run plumbing (flags shared by every script, logs, checkpoints, evaluation) is in plumbing.py.
 
@@ -39,7 +40,7 @@ class Args(plumbing.RunArgs):
     num_envs: int = 8
     """number of parallel environments [defaults: Discrete 8, Box 4]"""
     num_steps: int = 5
-    """steps per environment in each rollout: the n of the n-step return"""
+    """T, steps per environment in each rollout: step t's return sums the rewards up to T (a (T − t)-step return), then V_φ(s_T)"""
     anneal_lr: bool = True
     """if toggled, the learning rate falls linearly to 0 over training"""
     gamma: float = 0.99
@@ -51,7 +52,7 @@ class Args(plumbing.RunArgs):
     ent_coef: float = 0.0
     """coefficient of the entropy bonus (SB3's default; the A2C paper used 0.01)"""
     vf_coef: float = 0.5
-    """coefficient of the value loss"""
+    """coefficient c_v of the value loss ½E[(V − R)²] (SB3's A2C weighs E[(V − R)²]: --vf-coef 1.0 matches its 0.5)"""
     max_grad_norm: float = 0.5
     """the maximum norm of the gradient (clipped above it)"""
     replay_lag: int = 0
@@ -70,6 +71,11 @@ class Args(plumbing.RunArgs):
         batch_size = self.num_envs * self.num_steps
         if self.total_timesteps < batch_size and self.eval_model is None:
             plumbing.fail(f"--total-timesteps ({self.total_timesteps}) is less than one rollout (--num-envs × --num-steps = {batch_size})")
+        if self.norm_adv and batch_size < 2:
+            plumbing.fail("--norm-adv needs rollouts of 2 or more steps (one step has no std); raise --num-steps, or --no-norm-adv")
+        if self.total_timesteps % batch_size and self.eval_model is None:
+            print(f"note: training runs whole rollouts of {batch_size} steps: {self.total_timesteps // batch_size * batch_size} "
+                  f"of the {self.total_timesteps} steps of --total-timesteps")
 
 
 # The defaults that depend on the action space (RL-Zoo's A2C settings for CartPole-v1 and for MuJoCo).

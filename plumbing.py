@@ -12,6 +12,7 @@ import signal
 import sys
 import time
 import warnings
+import zipfile
 from dataclasses import dataclass, field, fields
 from typing import Callable, NoReturn, Optional
 
@@ -76,8 +77,14 @@ def fail(message: str) -> NoReturn:
     sys.exit(f"error: {message}")
 
 
-def first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+def first_line(error: BaseException, limit: int = 160) -> str:
+    """The first line of an error's message, cut at a word before `limit` characters."""
+    line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return line if len(line) <= limit else line[:limit].rsplit(" ", 1)[0] + " …"
+
+
+RENDER_HELP = ("without a display, MuJoCo renders with EGL (apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri; "
+               "MUJOCO_GL=egl) or OSMesa (apt-get install libosmesa6; MUJOCO_GL=osmesa)")
 
 
 def check_flags(args, positive=(), non_negative=(), fractions=()) -> None:
@@ -101,7 +108,7 @@ def parse(Args: type, spaces: tuple, defaults: Optional[dict] = None) -> tuple:
     default = None
     if defaults and not {"--resume", "--eval-model"} & {a.split("=")[0] for a in sys.argv[1:]}:
         env_id = flag_value("--env-id", Args.__dataclass_fields__["env_id"].default)
-        kind = "discrete" if isinstance(probe_env(env_id, spaces)[1], gym.spaces.Discrete) else "continuous"
+        kind = "discrete" if isinstance(probe_env(env_id, spaces, "--capture-video" in sys.argv)[1], gym.spaces.Discrete) else "continuous"
         default = Args(**defaults[kind])
     args = tyro.cli(Args, default=default)
     if default is not None:
@@ -138,8 +145,11 @@ def probe_env(env_id: str, spaces: tuple, render: bool = False) -> tuple:
     """(observation space, action space) of `env_id`, or one line saying why this script cannot use it.
     With `render` (--capture-video), it must also render a frame."""
     try:
-        env = gym.make(env_id, render_mode="rgb_array" if render else None)
+        env = gym.make(env_id)
     except Exception as e:  # an unknown id, a missing dependency, a module that fails to import
+        if os.environ.get("MUJOCO_GL") and "gl" in str(e).lower():  # MuJoCo loads MUJOCO_GL's renderer on import
+            fail(f"{'--capture-video' if render else f'--env-id {env_id!r}'}: MuJoCo cannot load the renderer "
+                 f"MUJOCO_GL={os.environ['MUJOCO_GL']} ({first_line(e, 80)}); {RENDER_HELP}")
         fail(f"--env-id {env_id!r} cannot be made: {first_line(e)}")
     obs_space, act_space = env.observation_space, env.action_space
     names = " or ".join(f"a {s.__name__}" for s in spaces)
@@ -149,14 +159,17 @@ def probe_env(env_id: str, spaces: tuple, render: bool = False) -> tuple:
         fail(f"{script_name()}.py needs finite action bounds; {env_id} has {act_space}")
     if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
         fail(f"{script_name()}.py needs a flat Box observation space; {env_id} has {obs_space}")
-    if render:
-        try:
-            env.reset(seed=0)
-            env.render()
-        except Exception as e:
-            fail(f"--capture-video cannot render {env_id} ({first_line(e)}); MuJoCo without a display needs EGL "
-                 "(apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri) and MUJOCO_GL=egl, or OSMesa and MUJOCO_GL=osmesa")
     env.close()
+    if render:  # one frame, as --capture-video will render them
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                env = gym.make(env_id, render_mode="rgb_array")
+                env.reset(seed=0)
+                env.render()
+                env.close()
+        except Exception as e:
+            fail(f"--capture-video cannot render {env_id} ({first_line(e, 80)}); {RENDER_HELP}")
     return obs_space, act_space
 
 
@@ -232,7 +245,9 @@ class Run:
         self.writer = SummaryWriter(f"runs/{self.name}", purge_step=self.global_step + 1 if checkpoint else None)
         if checkpoint is None:
             self.writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
-        self.progress = tqdm(total=total_steps, initial=self.global_step, unit="step", dynamic_ncols=True, mininterval=1.0, miniters=1)
+        # refreshed every second, with the rate over that second: after --learning-starts it shows the training speed
+        self.progress = tqdm(total=total_steps, initial=self.global_step, unit="step", dynamic_ncols=True, mininterval=1.0, miniters=1,
+                             smoothing=1.0)
         self.start_time, self.train_start, self.interrupted, self.state = time.time(), None, False, {}
         self.videos_uploaded = set(glob.glob(f"videos/{self.name}/*.mp4"))  # a resumed run uploaded these already
         signal.signal(signal.SIGINT, self.on_ctrl_c)
@@ -413,10 +428,12 @@ def read_torch_file(flag: str, path: str, expected: str) -> dict:
     """A dict saved with torch.save, or one line saying what the file is not."""
     if not os.path.isfile(path):
         fail(f"{flag} {path!r}: no such file (expected {expected})")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
+        fail(f"{flag} {path!r} is not a file written by torch.save (another kind of file, or one cut short); expected {expected}")
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated, or not a torch file at all (an image, a text file, ...)
-        fail(f"{flag} {path!r} is not a readable torch file ({first_line(e)[:120]}); expected {expected}")
+    except Exception as e:  # a damaged archive, or objects that are not plain tensors and containers
+        fail(f"{flag} {path!r} cannot be read as {expected} ({first_line(e, 100)})")
     if not isinstance(content, dict):
         fail(f"{flag} {path!r} holds a {type(content).__name__}, not {expected}")
     return content

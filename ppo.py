@@ -76,6 +76,11 @@ class Args(plumbing.RunArgs):
                           f"--num-envs × --num-steps ({self.num_envs} × {self.num_steps} = {batch_size})")
         if self.total_timesteps < batch_size and self.eval_model is None:
             plumbing.fail(f"--total-timesteps ({self.total_timesteps}) is less than one rollout (--num-envs × --num-steps = {batch_size})")
+        if self.norm_adv and batch_size // self.num_minibatches < 2:
+            plumbing.fail("--norm-adv needs minibatches of 2 or more rows (one row has no std); use fewer --num-minibatches, or --no-norm-adv")
+        if self.total_timesteps % batch_size and self.eval_model is None:
+            print(f"note: training runs whole rollouts of {batch_size} steps: {self.total_timesteps // batch_size * batch_size} "
+                  f"of the {self.total_timesteps} steps of --total-timesteps")
 
 
 # The defaults that depend on the action space: CleanRL's ppo.py (Discrete) and ppo_continuous_action.py (Box).

@@ -1,11 +1,14 @@
 """Every script through its command line, a few hundred steps, with gradient steps really taken."""
+import re
 import signal
 import subprocess
 import sys
 import time
 
 import pytest
+import torch
 
+from benchmarks.runlogs import SPS_LINE
 from conftest import (CONTINUOUS, DISCRETE, OFF_POLICY, ON_POLICY, SCRIPTS, quick_env, read_scalars, run_dirs,
                       run_script, script_command, script_env)
 
@@ -85,11 +88,14 @@ BAD_INPUT = {
     "off-policy": [(["--batch-size", "512", "--buffer-size", "100"], "--batch-size"),
                    (["--learning-starts", "5000", "--total-timesteps", "1000"], "--learning-starts")],
     "continuous": [(["--env-id", "CartPole-v1"], "Box")],  # the action space they cannot handle
-    "discrete": [(["--env-id", "Pendulum-v1"], "Discrete")],
+    "discrete": [(["--env-id", "Pendulum-v1"], "Discrete"),
+                 (["--env-id", "Pendulum-v1", "--total-timesteps", "1000"], "Discrete")],  # the env first, then sizes
     "on-policy": [(["--env-id", "Blackjack-v1"], "observation space"),  # a Tuple observation
                   (["--total-timesteps", "30"], "--total-timesteps")],  # less than one rollout
-    "ppo": [(["--num-minibatches", "3"], "--num-minibatches")],  # does not divide 4 × 128
-    "a2c": [(["--replay-lag", "-1"], "--replay-lag")],
+    "ppo": [(["--num-minibatches", "3"], "--num-minibatches"),  # does not divide 4 × 128
+            (["--num-minibatches", "512", "--norm-adv"], "--norm-adv")],  # one-row minibatches have no std
+    "a2c": [(["--replay-lag", "-1"], "--replay-lag"),
+            (["--num-envs", "1", "--num-steps", "1", "--norm-adv"], "--norm-adv")],
 }
 FAMILIES = {**{s: ("all", "off-policy", "continuous") for s in CONTINUOUS},
             **{s: ("all", "off-policy", "discrete") for s in DISCRETE},
@@ -125,6 +131,44 @@ def test_ctrl_c_flushes_logs_and_saves_the_model(script, workdir):
     assert (run / f"{script}.pt").is_file()
     scalars = read_scalars(run)  # the writer flushes on close (otherwise only every 2 minutes)
     assert scalars.get(TAGS[script][0]) and scalars.get("charts/episodic_return")
+
+
+def test_ctrl_c_without_a_save_flag_says_what_it_kept(workdir):
+    proc = subprocess.Popen(script_command("dqn", "--total-timesteps", "1000000"), cwd=workdir, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=script_env(),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 120
+    while not run_dirs(workdir) and time.time() < deadline:
+        time.sleep(0.5)
+    time.sleep(3.0)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr[-2000:]
+    said = stdout + stderr
+    assert "interrupted at step" in said and "no model was saved" in said and "--save-model" in said
+
+
+def test_progress_bar_shows_the_training_speed_once_learning_starts(workdir):
+    """The bar refreshes about every second with the rate of that second: after --learning-starts it
+    shows the training speed, not the random phase's (which is >10x faster), and an ETA from it."""
+    proc = run_script("sac_continuous", "--env-id", "Pendulum-v1", "--total-timesteps", "1700", "--learning-starts", "1000",
+                      cwd=workdir)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    refreshes = [(int(m.group(1)), float(m.group(2))) for m in re.finditer(r"(\d+)/1700 \[[^,]*, *([\d.]+)step/s", proc.stderr)]
+    training = [rate for step, rate in refreshes if step > 1100]
+    sps = float(SPS_LINE.search(proc.stdout).group(1))
+    assert len(training) >= 2, refreshes
+    assert training[-1] < 3 * sps, (training, sps)
+
+
+def test_ppo_normalize_is_a_toggle_and_whole_rollouts_are_announced(workdir):
+    assert "--normalize, --no-normalize" in run_script("ppo", "--help", cwd=workdir).stdout
+    proc = run_script("ppo", "--env-id", "Pendulum-v1", "--no-normalize", "--total-timesteps", "600", "--num-steps", "64",
+                      "--num-minibatches", "2", "--save-model", "--eval-episodes", "1", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "576 of the 600 steps" in proc.stdout  # 9 rollouts of 64 steps
+    (run,) = run_dirs(workdir)
+    assert torch.load(run / "ppo.pt", weights_only=True)["normalizer"]["enabled"] is False  # Box's default is on
 
 
 def rss_mb(pid: int) -> float:

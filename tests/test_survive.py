@@ -33,6 +33,7 @@ def test_capture_video_writes_real_videos_and_uploads_them(script, env_id, workd
                       "--save-model", "--eval-episodes", "1", "--track", cwd=workdir,
                       env={**WANDB_OFFLINE, "WANDB_DIR": str(workdir)})
     run, _ = assert_trained(script, proc, workdir)
+    assert "Overwriting existing videos" not in proc.stderr  # the evaluation's video has a name of its own
     videos = workdir / "videos" / run.name
     for name in ("train-episode-0.mp4", "eval-episode-0.mp4"):
         frames = real_video_frames(videos / name)
@@ -75,9 +76,10 @@ def test_killed_run_resumes_to_the_end_with_an_unbroken_log(script, workdir):
     shutil.copy(checkpoint, workdir / "first_checkpoint.pt")
     total = int(flags[flags.index("--total-timesteps") + 1])
 
-    proc = run_script(script, "--resume", str(checkpoint), cwd=workdir)
+    proc = run_script(script, "--resume", str(checkpoint), "--seed", "99", cwd=workdir)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"at step {saved_at}" in proc.stdout
+    assert "ignored: --seed 99" in proc.stderr  # it continues with its own flags, and says so
     (run,) = run_dirs(workdir)  # the same run directory, not a new one
     steps = [step for step, _ in read_scalars(run)[REGULAR_TAG[script]]]
     gaps = np.diff(steps)
@@ -125,14 +127,20 @@ def write_bad_checkpoint(kind: str, script: str, path: Path) -> None:
         torch.save({"script": f"{other}.py", "args": {}, "global_step": 0}, path)
     elif kind == "a saved model, not a checkpoint":
         torch.save({"actor": {}, "args": {}}, path)
+    elif kind == "not a torch file":  # an image given by mistake
+        path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
     elif kind == "another architecture's model":  # weights that fit none of the scripts' networks
         wrong = {"fc_other.weight": torch.zeros(2, 3)}
         torch.save({"actor": wrong, "q_network": wrong, "agent": wrong, "normalizer": {}, "qf": wrong,
                     "args": {"env_id": quick_env(script), "gamma": 0.99}}, path)
 
 
-BAD_FILES = [("--resume", kind) for kind in ("missing", "truncated", "another script's", "a saved model, not a checkpoint")] + \
-            [("--eval-model", kind) for kind in ("truncated", "another architecture's model")]
+BAD_FILES = [("--resume", kind) for kind in ("missing", "truncated", "not a torch file", "another script's",
+                                             "a saved model, not a checkpoint")] + \
+            [("--eval-model", kind) for kind in ("truncated", "not a torch file", "another architecture's model")]
+# what the line must say besides naming the flag: what the file is not, or what to use instead
+SAYS = {"not a torch file": "not a file written by torch.save", "truncated": "not a file written by torch.save",
+        "a saved model, not a checkpoint": "--eval-model", "missing": "no such file"}
 
 
 @pytest.mark.parametrize("flag,kind", BAD_FILES)
@@ -144,6 +152,7 @@ def test_a_bad_checkpoint_or_model_file_is_one_clear_line(script, flag, kind, wo
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {flag}"), proc.stderr[-2000:]
+    assert SAYS.get(kind, "") in lines[0]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -182,3 +191,13 @@ def test_eval_model_reads_a_model_saved_by_an_earlier_version(script, workdir):
                       cwd=workdir)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "over 2 episodes" in proc.stdout
+
+
+@pytest.mark.parametrize("script", ["sac_continuous", "ppo"])
+def test_capture_video_without_a_renderer_is_one_clear_line(script, workdir):
+    """MUJOCO_GL=osmesa on a machine without OSMesa: MuJoCo cannot render, and says so before training."""
+    proc = run_script(script, "--env-id", "Hopper-v4", "--capture-video", "--total-timesteps", "1000", cwd=workdir,
+                      env={"MUJOCO_GL": "osmesa"})
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode != 0 and len(lines) == 1, proc.stderr[-2000:]
+    assert lines[0].startswith("error: --capture-video") and "apt-get install" in lines[0]
