@@ -10,9 +10,8 @@ The run plumbing (flags shared by every script, logs, checkpoints, evaluation) i
 
 Run:  python td3.py --env-id Hopper-v4          (--help lists every flag)
 """
-import math
 from dataclasses import dataclass
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -69,39 +68,32 @@ class Args(plumbing.RunArgs):
 
 
 # ---------------------------------------------------------------------------------------------
-# Networks: the actor μ_φ, the twin critics Q_θ1, Q_θ2 (one QEnsemble) and their targets μ_φ', Q_θ'i.
+# Networks: the actor μ_φ, the twin critics Q_θ1, Q_θ2 (one TwinQ) and their targets μ_φ', Q_θ'i.
 # ---------------------------------------------------------------------------------------------
-class QEnsemble(nn.Module):
-    """n independent critics Q_φi(s, a) = W3_i·relu(W2_i·relu(W1_i·[s; a] + b1_i) + b2_i) + b3_i.
+class QNetwork(nn.Module):
+    """A critic Q_θ(s, a) = fc3(relu(fc2(relu(fc1([s; a]))))): a 256-256 MLP on the state and the action."""
 
-    Each layer holds the n critics' weights stacked as one [n, out, in] tensor (nn.Linear's layout,
-    which keeps the backward pass in contiguous memory: 25 % faster on CPU than [n, in, out]), so all
-    n critics run as one batched matmul (torch.baddbmm) instead of n small ones; the math is n
-    separate 256-256 MLPs with nn.Linear's default initialisation, exactly as n nn.Sequential critics.
-    """
-
-    def __init__(self, obs_dim: int, act_dim: int, n: int = 2, hidden: int = 256):
+    def __init__(self, obs_dim: int, act_dim: int):
         super().__init__()
-        sizes = [obs_dim + act_dim, hidden, hidden, 1]
-        self.n = n
-        self.weights = nn.ParameterList()
-        self.biases = nn.ParameterList()
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-            bound = 1 / math.sqrt(fan_in)  # nn.Linear's default: U(-1/√fan_in, 1/√fan_in)
-            self.weights.append(nn.Parameter(torch.empty(n, fan_out, fan_in).uniform_(-bound, bound)))
-            self.biases.append(nn.Parameter(torch.empty(n, 1, fan_out).uniform_(-bound, bound)))
+        self.fc1 = nn.Linear(obs_dim + act_dim, 256)
+        self.fc2 = nn.Linear(256, 256)
+        self.fc3 = nn.Linear(256, 1)
 
-    def forward(self, obs: torch.Tensor, actions: torch.Tensor, first: Optional[int] = None) -> torch.Tensor:
-        """Returns [n, B]: row i is Q_φi(s, a); with `first` = k, only the first k critics run ([k, B])."""
-        k = self.n if first is None else first
-        x = torch.cat([obs, actions], dim=-1).expand(k, -1, -1)
-        for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
-            if k < self.n:  # the first k critics' weights (views; no slicing when all run)
-                w, b = w[:k], b[:k]
-            x = torch.baddbmm(b, x, w.transpose(1, 2))  # x_i ← x_i W_iᵀ + b_i for each critic i
-            if layer < len(self.weights) - 1:
-                x = F.relu(x)
-        return x.squeeze(-1)
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Returns [B]: Q_θ(s_j, a_j) for each row j."""
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(torch.cat([obs, actions], -1)))))).squeeze(-1)
+
+
+class TwinQ(nn.Module):
+    """The twin critics Q_θ1, Q_θ2: two QNetworks with weights of their own. Called, it returns both."""
+
+    def __init__(self, obs_dim: int, act_dim: int):
+        super().__init__()
+        self.q1 = QNetwork(obs_dim, act_dim)
+        self.q2 = QNetwork(obs_dim, act_dim)
+
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.q1(obs, actions), self.q2(obs, actions)
 
 
 
@@ -192,26 +184,25 @@ def target_policy_noise(actions: torch.Tensor, policy_noise: float, noise_clip: 
     return (torch.randn_like(actions) * policy_noise).clamp(-noise_clip, noise_clip) * action_scale  # ε ~ clip(N(0,σ), −c, c)
 
 
-def critic_loss(data: Batch, actor_target: Actor, qf: QEnsemble, qf_target: QEnsemble, gamma: float,
+def critic_loss(data: Batch, actor_target: Actor, qf: TwinQ, qf_target: TwinQ, gamma: float,
                 policy_noise: float, noise_clip: float):
-    """Notes 001 TD3 critic loss. Returns L(θ1, θ2), the current Q_θi(s, a) ([2, N]) and the target y."""
+    """Notes 001 TD3 critic loss. Returns L(θ1, θ2), the current Q_θ1(s, a) and Q_θ2(s, a), and the target y."""
     with torch.no_grad():
         noise = target_policy_noise(data.actions, policy_noise, noise_clip, actor_target.action_scale)
         next_actions = actor_target.clip(actor_target(data.next_obs) + noise)  # ã' = clip(μ_φ'(s') + ε, a_low, a_high)
-        next_q = qf_target(data.next_obs, next_actions).min(0).values  # min_i Q_θ'i(s', ã')
+        next_q = torch.min(*qf_target(data.next_obs, next_actions))  # min_i Q_θ'i(s', ã')
         # y = r + γ(1 − d) min_i Q_θ'i(s', ã')   [d = termination only]
         y = data.rewards + gamma * (1.0 - data.terminations) * next_q
-    q = qf(data.obs, data.actions)  # Q_θi(s, a) with (s, a) from the buffer
-    loss = ((q - y) ** 2).mean(1).sum()  # L = Σ_i E[(Q_θi(s, a) − y)²]
-    return loss, q, y
+    q1, q2 = qf(data.obs, data.actions)  # Q_θ1(s, a), Q_θ2(s, a) with (s, a) from the buffer
+    loss = ((q1 - y) ** 2).mean() + ((q2 - y) ** 2).mean()  # L(θ1, θ2) = Σ_i E[(Q_θi(s, a) − y)²]
+    return loss, (q1, q2), y
 
 
-def actor_loss(obs: torch.Tensor, actor: Actor, qf: QEnsemble, min_q: bool) -> torch.Tensor:
+def actor_loss(obs: torch.Tensor, actor: Actor, qf: TwinQ, min_q: bool) -> torch.Tensor:
     """Notes 001 TD3 actor loss J(φ); its gradient is the deterministic policy gradient."""
-    # Q_θi(s, μ_φ(s)) of the current critics, Q_θ1 alone ([1, B]) unless min_q: the gradient reaches φ through μ_φ(s)
-    q = qf(obs, actor(obs), first=None if min_q else 1)
-    return -q.min(0).values.mean()  # J(φ) = −E[Q_θ1(s, μ_φ(s))] (a min over Q_θ1 alone), or −E[min_i Q_θi(s, μ_φ(s))]
-
+    actions = actor(obs)  # μ_φ(s): the gradient reaches φ through it
+    q = torch.min(*qf(obs, actions)) if min_q else qf.q1(obs, actions)  # Q_θ1(s, μ_φ(s)), or min_i Q_θi(s, μ_φ(s))
+    return -q.mean()  # J(φ) = −E[Q_θ1(s, μ_φ(s))]  (with min_q: −E[min_i Q_θi(s, μ_φ(s))])
 
 
 def soft_update(target_params: list, params: list, tau: float) -> None:
@@ -226,16 +217,16 @@ class Optimizers(NamedTuple):
     actor: torch.optim.Optimizer  # φ
 
 
-def update(data: Batch, actor: Actor, actor_target: Actor, qf: QEnsemble, qf_target: QEnsemble, opt: Optimizers,
+def update(data: Batch, actor: Actor, actor_target: Actor, qf: TwinQ, qf_target: TwinQ, opt: Optimizers,
            args: Args, update_actor: bool) -> dict:
     """Notes 001 TD3 on one minibatch: the critic step; with `update_actor`, the (delayed) actor step and
     the soft target updates. Returns the losses to log (the actor's only when it was updated)."""
     # g.2 critic update: gradient step on L(θ1, θ2), target from the smoothed ã' and min_i Q_θ'i
     qf_loss, qf_values, y = critic_loss(data, actor_target, qf, qf_target, args.gamma, args.policy_noise, args.noise_clip)
     plumbing.gradient_step(opt.q, qf_loss)
-    qf_losses = ((qf_values.detach() - y) ** 2).mean(1)  # E[(Q_θi(s, a) − y)²] per critic
-    losses = {"losses/qf1_values": qf_values[0].mean(), "losses/qf2_values": qf_values[1].mean(),
-              "losses/qf1_loss": qf_losses[0], "losses/qf2_loss": qf_losses[1], "losses/qf_loss": qf_loss / qf.n}
+    (q1, q2) = qf_values
+    losses = {"losses/qf1_values": q1.mean(), "losses/qf2_values": q2.mean(), "losses/qf1_loss": ((q1 - y) ** 2).mean(),
+              "losses/qf2_loss": ((q2 - y) ** 2).mean(), "losses/qf_loss": qf_loss / 2.0}
 
     # g.3 delayed policy update: actor and targets once every d critic updates
     if update_actor:
@@ -263,8 +254,8 @@ def train(args: Args, checkpoint: dict | None) -> None:
     actor_target = Actor(obs_dim, act_dim, envs.single_action_space.low, envs.single_action_space.high).to(device)
     actor_target.load_state_dict(actor.state_dict())
     actor_target.requires_grad_(False)  # targets move only by the soft update
-    qf = QEnsemble(obs_dim, act_dim, n=2).to(device)
-    qf_target = QEnsemble(obs_dim, act_dim, n=2).to(device)
+    qf = TwinQ(obs_dim, act_dim).to(device)
+    qf_target = TwinQ(obs_dim, act_dim).to(device)
     qf_target.load_state_dict(qf.state_dict())
     qf_target.requires_grad_(False)
     opt = Optimizers(torch.optim.Adam(qf.parameters(), lr=args.learning_rate, fused=True),

@@ -41,8 +41,9 @@ def q_bias(module, model_path: Path, episodes: int, max_steps: int, seed: int) -
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     actor = module.Actor(obs_dim, act_dim, env.action_space.low, env.action_space.high)
     actor.load_state_dict(saved["actor"])
-    qf = module.QEnsemble(obs_dim, act_dim, n=saved["qf"]["weights.0"].shape[0])
+    qf = module.TwinQ(obs_dim, act_dim) if hasattr(module, "TwinQ") else module.QNetwork(obs_dim, act_dim)
     qf.load_state_dict(saved["qf"])
+    q1 = qf.q1 if hasattr(qf, "q1") else qf  # Q_θ1, the critic the actor follows (DDPG's only one)
     horizon = math.log(0.01) / math.log(gamma)  # γ^k ≤ 0.01 for k ≥ horizon
     gaps = []
     for episode in range(episodes):
@@ -61,7 +62,7 @@ def q_bias(module, model_path: Path, episodes: int, max_steps: int, seed: int) -
         counted = len(rewards) if terminated else max(0, math.floor(len(rewards) - horizon) + 1)
         with torch.no_grad():
             s = torch.as_tensor(np.array(states[:counted]), dtype=torch.float32)
-            q = qf(s, actor(s))[0].numpy()  # Q_θ1(s_t, μ_φ(s_t))
+            q = q1(s, actor(s)).numpy()  # Q_θ1(s_t, μ_φ(s_t))
         gaps.extend(q - returns[:counted])
     env.close()
     if not gaps:

@@ -5,6 +5,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 import plumbing
 import sac_continuous
@@ -224,42 +225,56 @@ def test_ddpg_critic_target_uses_its_one_target_critic():
     import ddpg
 
     data = hand_made_batch(ddpg)
-    qf_target = lambda s, a: torch.tensor([[3.0, 4.0, -1.0]]) + a.T  # Q'(s', μ'(s')) with μ'(s') = 0.9
-    _, _, y = ddpg.critic_loss(data, ConstantActor(), lambda s, a: torch.zeros(1, 3), qf_target, gamma=0.5)
+    qf_target = lambda s, a: torch.tensor([3.0, 4.0, -1.0]) + a[:, 0]  # Q'(s', μ'(s')) with μ'(s') = 0.9
+    _, _, y = ddpg.critic_loss(data, ConstantActor(), lambda s, a: torch.zeros(3), qf_target, gamma=0.5)
     # y = r + γ(1 − d) Q'(s', μ'(s')): no min, no smoothing noise
     torch.testing.assert_close(y, torch.tensor([1.0 + 0.5 * 3.9, 2.0, 3.0 + 0.5 * -0.1]))
+
+
+class FixedTwins:
+    """Twin critics with fixed values: Q_θ1 = 1 and Q_θ2 = −2 everywhere."""
+
+    def q1(self, obs, actions):
+        return torch.full((len(obs),), 1.0)
+
+    def __call__(self, obs, actions):
+        return self.q1(obs, actions), torch.full((len(obs),), -2.0)
 
 
 @pytest.mark.parametrize("min_q,expected", [(False, -1.0), (True, 2.0)])
 def test_td3_actor_on_q1_or_on_the_min(min_q, expected):
     import td3
 
-    qf = lambda s, a, first=None: torch.stack([torch.full((4,), 1.0), torch.full((4,), -2.0)])[:first]
-    assert td3.actor_loss(torch.zeros(4, 1), ConstantActor(), qf, min_q).item() == expected
+    assert td3.actor_loss(torch.zeros(4, 1), ConstantActor(), FixedTwins(), min_q).item() == expected
 
 
-def test_td3_critic_run_alone_equals_its_row_of_the_twin_pass():
-    """TD3's actor step runs Q_θ1 alone (first=1): the same values as row 0 of both critics."""
-    import td3
+def batched_reference(critics, obs, actions):
+    """The critics as the scripts computed them before they became plain QNetworks: the n critics'
+    weights stacked into [n, out, in] tensors, each layer one torch.baddbmm for all n. Returns [n, B]."""
+    x = torch.cat([obs, actions], -1).expand(len(critics), -1, -1)
+    for i, name in enumerate(("fc1", "fc2", "fc3")):
+        w = torch.stack([getattr(c, name).weight for c in critics])
+        b = torch.stack([getattr(c, name).bias for c in critics])[:, None]
+        x = torch.baddbmm(b, x, w.transpose(1, 2))
+        x = F.relu(x) if i < 2 else x
+    return x.squeeze(-1)
 
-    qf = td3.QEnsemble(obs_dim=3, act_dim=2)
-    obs, actions = torch.randn(5, 3), torch.randn(5, 2)
-    assert qf(obs, actions, first=1).shape == (1, 5)
-    torch.testing.assert_close(qf(obs, actions, first=1), qf(obs, actions)[:1])
 
-
-@pytest.mark.parametrize("name", OFF_POLICY)
-def test_target_update_leaves_no_autograd_graph(name):
-    """The target update runs outside autograd: after it, and after another, the targets still do not
-    require grad and carry no grad_fn. (Outside torch.no_grad, lerp with parameters that require grad
-    chained every step's targets to the previous step's: a graph that grew ~640 MB per 200k updates.)"""
+@pytest.mark.parametrize("name", ["sac_continuous", "sac_no_reparam", "td3", "ddpg"])
+def test_critics_compute_what_the_batched_form_computed(name):
+    """Float64: the plain critics give the Q values, critic loss and gradients of the stacked-weight
+    form they replaced (same weights), to rounding."""
     module = __import__(name)
-    update = module.update_target if name in DISCRETE else module.soft_update
     torch.manual_seed(0)
-    online, target = torch.nn.Linear(4, 3), torch.nn.Linear(4, 3).requires_grad_(False)  # as train() builds them
-    before = [p.clone() for p in target.parameters()]
-    for _ in range(2):
-        update(list(target.parameters()), list(online.parameters()), 0.1)
-    for p, p0, q in zip(target.parameters(), before, online.parameters()):
-        assert not p.requires_grad and p.grad_fn is None
-        torch.testing.assert_close(p, 0.19 * q + 0.81 * p0)  # two steps of φ' ← 0.1φ + 0.9φ'
+    qf = (module.QNetwork(5, 2) if name == "ddpg" else module.TwinQ(5, 2)).double()
+    critics = [qf] if name == "ddpg" else [qf.q1, qf.q2]
+    obs, actions, y = torch.randn(64, 5, dtype=torch.float64), torch.randn(64, 2, dtype=torch.float64), torch.randn(64, dtype=torch.float64)
+    new = torch.stack([c(obs, actions) for c in critics])
+    old = batched_reference(critics, obs, actions)
+    torch.testing.assert_close(new, old, rtol=1e-12, atol=1e-12)
+    q = qf(obs, actions)
+    loss_new = sum(((qi - y) ** 2).mean() for qi in (q if isinstance(q, tuple) else (q,)))
+    grads_new = torch.autograd.grad(loss_new, list(qf.parameters()))
+    grads_old = torch.autograd.grad(((old - y) ** 2).mean(1).sum(), list(qf.parameters()))  # the old loss's form
+    for g_new, g_old in zip(grads_new, grads_old):
+        torch.testing.assert_close(g_new, g_old, rtol=1e-10, atol=1e-12)
