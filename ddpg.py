@@ -203,11 +203,11 @@ def actor_loss(obs: torch.Tensor, actor: Actor, qf: QNetwork) -> torch.Tensor:
     return -q.mean()  # J(φ) = −E[Q_θ(s, μ_φ(s))]
 
 
-def soft_update(target_params: list, params: list, tau: float) -> None:
-    """θ' ← τθ + (1 − τ)θ' for every tensor in one op (lerp), outside autograd: the targets
-    never require grad, and no graph links one step's targets to the next."""
+def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
+    """θ' ← τθ + (1 − τ)θ' for every parameter, outside autograd (the targets never require grad)."""
     with torch.no_grad():
-        torch._foreach_lerp_(target_params, params, tau)
+        for target_param, param in zip(target.parameters(), source.parameters()):
+            target_param.copy_(tau * param + (1 - tau) * target_param)
 
 
 class Optimizers(NamedTuple):
@@ -231,8 +231,8 @@ def update(data: Batch, actor: Actor, actor_target: Actor, qf: QNetwork, qf_targ
         losses["losses/actor_loss"] = pi_loss
 
         # g.4 soft target updates θ' ← τθ + (1 − τ)θ', φ' ← τφ + (1 − τ)φ'
-        soft_update(list(qf_target.parameters()), list(qf.parameters()), args.tau)
-        soft_update(list(actor_target.parameters()), list(actor.parameters()), args.tau)
+        soft_update(qf_target, qf, args.tau)
+        soft_update(actor_target, actor, args.tau)
     return losses
 
 

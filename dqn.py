@@ -211,11 +211,14 @@ def td_loss(data: Batch, q_network: QNetwork, target_network: QNetwork, gamma: f
     return ((y - q) ** 2).mean(), q, y  # L(θ) = E[(y − Q(s, a; θ))²]
 
 
-def update_target(target_params: list, params: list, tau: float) -> None:
-    """θ⁻ ← τθ + (1 − τ)θ⁻ in one op; τ = 1 is the hard copy θ⁻ ← θ (lerp returns θ exactly at weight 1).
-    Outside autograd: θ⁻ never requires grad, and no graph links one update's θ⁻ to the next."""
+def update_target(target_network: QNetwork, q_network: QNetwork, tau: float) -> None:
+    """θ⁻ ← θ, the notes' hard copy (τ = 1), or the soft update θ⁻ ← τθ + (1 − τ)θ⁻; outside autograd."""
     with torch.no_grad():
-        torch._foreach_lerp_(target_params, params, tau)
+        if tau == 1.0:
+            target_network.load_state_dict(q_network.state_dict())  # θ⁻ ← θ
+        else:
+            for target_param, param in zip(target_network.parameters(), q_network.parameters()):
+                target_param.copy_(tau * param + (1 - tau) * target_param)
 
 
 
@@ -279,7 +282,7 @@ def train(args: Args, checkpoint: dict | None) -> None:
 
         # f. every C steps, update the target network: θ⁻ ← θ (or softly, θ⁻ ← τθ + (1 − τ)θ⁻)
         if global_step > args.learning_starts and iteration % args.target_network_frequency == 0:
-            update_target(list(target_network.parameters()), list(q_network.parameters()), args.tau)
+            update_target(target_network, q_network, args.tau)
 
         if losses and iteration % 100 == 0:
             run.log(global_step, {**losses, "charts/epsilon": eps})

@@ -232,11 +232,11 @@ def alpha_loss(log_alpha: torch.Tensor, log_pi: torch.Tensor, target_entropy: fl
 
 
 
-def soft_update(target_params: list, params: list, tau: float) -> None:
-    """φ' ← τφ + (1 − τ)φ' for every tensor in one op (lerp), outside autograd: the targets
-    never require grad, and no graph links one step's targets to the next."""
+def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
+    """φ' ← τφ + (1 − τ)φ' for every parameter, outside autograd (the targets never require grad)."""
     with torch.no_grad():
-        torch._foreach_lerp_(target_params, params, tau)
+        for target_param, param in zip(target.parameters(), source.parameters()):
+            target_param.copy_(tau * param + (1 - tau) * target_param)
 
 
 class Optimizers(NamedTuple):
@@ -266,7 +266,7 @@ def update(data: Batch, actor: Actor, qf: TwinQ, qf_target: TwinQ, log_alpha: to
         losses = {"losses/actor_loss": pi_loss, "losses/alpha": alpha, **({"losses/alpha_loss": a_loss} if args.autotune else {})}
 
     # g.4 soft target update φ'i ← τ φi + (1 − τ) φ'i
-    soft_update(list(qf_target.parameters()), list(qf.parameters()), args.tau)
+    soft_update(qf_target, qf, args.tau)
     (q1, q2) = qf_values
     return {"losses/qf1_values": q1.mean(), "losses/qf2_values": q2.mean(), "losses/qf1_loss": ((q1 - y) ** 2).mean(),
             "losses/qf2_loss": ((q2 - y) ** 2).mean(), "losses/qf_loss": qf_loss / 2.0, **losses}

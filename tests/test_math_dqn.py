@@ -91,10 +91,10 @@ def test_hard_and_soft_target_updates(module):
     torch.manual_seed(0)
     online, target = module.QNetwork(4, 2), module.QNetwork(4, 2).requires_grad_(False)  # as in train()
     before = [p.clone() for p in target.parameters()]
-    module.update_target(list(target.parameters()), list(online.parameters()), 0.1)  # soft: θ⁻ ← 0.1θ + 0.9θ⁻
+    module.update_target(target, online, 0.1)  # soft: θ⁻ ← 0.1θ + 0.9θ⁻
     for p_target, p_before, p_online in zip(target.parameters(), before, online.parameters()):
         torch.testing.assert_close(p_target, 0.1 * p_online + 0.9 * p_before)
-    module.update_target(list(target.parameters()), list(online.parameters()), 1.0)  # hard: θ⁻ ← θ, exactly
+    module.update_target(target, online, 1.0)  # hard: θ⁻ ← θ, exactly
     assert all(torch.equal(a, b) for a, b in zip(target.parameters(), online.parameters()))
 
 
