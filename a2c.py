@@ -56,8 +56,9 @@ class Args(plumbing.RunArgs):
     max_grad_norm: float = 0.5
     """the maximum norm of the gradient (clipped above it)"""
     replay_lag: int = 0
-    """learn from the rollout collected this many updates earlier instead of the fresh one: data of an
-    older policy, as a replay buffer would give (notes 000 §2, the lagging critic); 0 is A2C"""
+    """K: learn from the rollout collected K iterations earlier instead of the fresh one, data of an older
+    policy as a replay buffer would give (notes 000 §2, the lagging critic); 0 is A2C. No update until the
+    first K rollouts are in; the queue is not checkpointed, so a resumed run refills it the same way"""
     truncation_bootstrap: bool = True
     """if toggled, bootstrap from V(s_final) where a time limit cut the episode; --no-truncation-bootstrap
     treats a truncation as a termination, as CleanRL's PPO does (for comparison only)"""
@@ -371,10 +372,11 @@ def train(args: Args, checkpoint: dict | None) -> None:
         # 3. one gradient step on the whole rollout: policy loss + value loss − entropy bonus
         if args.replay_lag > 0:  # off-policy on purpose: Â_t and R_t of an older π, with no correction for it
             lagged.append(Batch(*(t.clone() for t in data)))
-            data = lagged[0]
-        losses = update(data, agent, optimizer, args)
-        if iteration % 20 == 0:  # A2C's iterations are short (num_steps steps): log every 20th
-            run.log(run.global_step, {**losses, **step_taken(data, agent)})
+            data = lagged[0] if len(lagged) == lagged.maxlen else None  # none until a rollout K iterations old exists
+        if data is not None:
+            losses = update(data, agent, optimizer, args)
+            if iteration % 20 == 0:  # A2C's iterations are short (num_steps steps): log every 20th
+                run.log(run.global_step, {**losses, **step_taken(data, agent)})
         if run.end_iteration(run.global_step, batch_size):  # checkpoints; Ctrl-C stops here
             break
 

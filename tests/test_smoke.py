@@ -59,6 +59,21 @@ def test_a2c_runs_on_lagged_rollouts(workdir):
     assert_trained("a2c", proc, workdir)
 
 
+def test_a2c_replay_lag_waits_for_its_queue(workdir):
+    """--replay-lag K takes no step until a rollout K iterations old exists: 5 rollouts with K = 5 and
+    with K = 9 both end with the initial weights, which 5 rollouts with K = 0 do not."""
+    weights = {}
+    for lag in (0, 5, 9):
+        cwd = workdir / str(lag)
+        cwd.mkdir()
+        proc = run_script("a2c", "--total-timesteps", "200", "--replay-lag", str(lag), "--save-model", "--eval-episodes", "1",
+                          cwd=cwd)  # 8 envs × 5 steps: 5 rollouts
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        weights[lag] = torch.load(run_dirs(cwd)[0] / "a2c.pt", weights_only=True)["agent"]
+    assert all(torch.equal(weights[5][k], weights[9][k]) for k in weights[0])
+    assert not all(torch.equal(weights[0][k], weights[5][k]) for k in weights[0])
+
+
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_track_offline_wandb(script, workdir):
     proc = run_script(script, "--env-id", quick_env(script), *SHORT[script], "--track", cwd=workdir,
