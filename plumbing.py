@@ -186,12 +186,13 @@ def make_envs(args, run_name: str, global_step: int = 0) -> gym.vector.VectorEnv
                                                episode_trigger=lambda episode: episode % args.video_frequency == 0)
             else:
                 env = gym.make(args.env_id)
-            env.action_space.seed(args.seed + i)
+            env.action_space.seed(action_seeds[i])
             return env
         return thunk
 
+    action_seeds = seeds(args.seed, ACTION_SPACES, args.num_envs)
     envs = gym.vector.SyncVectorEnv([make(i) for i in range(args.num_envs)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
-    envs.action_space.seed(args.seed)  # the random actions (before learning_starts) are reproducible too
+    envs.action_space.seed(seeds(args.seed, VECTOR_ACTIONS, 1)[0])  # the random actions before learning_starts
     return gym.wrappers.vector.RecordEpisodeStatistics(envs)
 
 
@@ -204,6 +205,17 @@ def real_next_obs(next_obs: np.ndarray, infos: dict) -> np.ndarray:
     for i in np.flatnonzero(infos["_final_obs"]):
         real[i] = infos["final_obs"][i]
     return real
+
+
+# The random streams a run draws from besides the global generators that --seed seeds (python, numpy, torch)
+ENV_RESETS, ACTION_SPACES, VECTOR_ACTIONS, EVALUATION, RESUMED_RESETS = range(5)
+
+
+def seeds(seed: int, stream: int, n: int, *key: int) -> list[int]:
+    """n seeds for one random stream of a run (e.g. ENV_RESETS: one per environment), from numpy's
+    SeedSequence: two values of --seed, or two streams, never share a seed (--seed 2's first environment
+    is not --seed 1's second, as with seed + i), with a chance of 2^-32 per pair of seeds drawn."""
+    return [int(x) for x in np.random.SeedSequence(seed, spawn_key=(stream, *key)).generate_state(n)]
 
 
 def device(args) -> torch.device:
@@ -259,10 +271,13 @@ class Run:
 
     def start(self, state: dict) -> np.ndarray:
         """Resets the environments and returns the first observations; on --resume, first restores
-        `state` and the random generators from the checkpoint. A new run starts its environments with
-        --seed; a resumed one restarts them at the checkpoint's step (their internal state is not saved)."""
+        `state` and the random generators from the checkpoint. A new run resets its environments with
+        seeds drawn from --seed; a resumed one restarts them (their internal state is not saved) with seeds
+        drawn from --seed and the checkpoint's step."""
         self.state = state
-        obs, _ = self.envs.reset(seed=self.args.seed + self.global_step)
+        n = self.args.num_envs
+        obs, _ = self.envs.reset(seed=seeds(self.args.seed, RESUMED_RESETS, n, self.global_step) if self.checkpoint
+                                 else seeds(self.args.seed, ENV_RESETS, n))
         if self.checkpoint is not None:
             for key, value in state.items():
                 saved = self.checkpoint["state"][key]
@@ -362,7 +377,7 @@ class Run:
             torch.save({**model, "args": vars(self.args)}, path)
             print(f"model saved to {path}")
             if not self.interrupted:
-                result = evaluate(self.args.env_id, policy, self.args.eval_episodes, self.args.seed + 10_000,
+                result = evaluate(self.args.env_id, policy, self.args.eval_episodes, self.args.seed,
                                   f"videos/{self.name}" if self.args.capture_video else None, **(evaluate_kwargs or {}))
                 returns = result[0] if isinstance(result, tuple) else result
                 for episode, episodic_return in enumerate(returns):
@@ -459,17 +474,17 @@ def load_checkpoint(path: str) -> dict:
 # ---------------------------------------------------------------------------------------------
 def evaluate(env_id: str, policy: Callable, episodes: int, seed: int, video_folder: Optional[str] = None,
              trajectories: bool = False):
-    """Returns of `policy` (observation → action, numpy) over `episodes` fresh episodes; with a video
-    folder, the first episode is recorded. With `trajectories`, also each episode's
-    (observations, actions, rewards, terminated)."""
+    """Returns of `policy` (observation → action, numpy) over `episodes` fresh episodes, the same ones for
+    the same `seed` (--seed); with a video folder, the first episode is recorded. With `trajectories`,
+    also each episode's (observations, actions, rewards, terminated)."""
     env = gym.make(env_id, render_mode="rgb_array" if video_folder else None)
     if video_folder is not None:
         with warnings.catch_warnings():  # the folder holds the training videos; eval-episode-* are new names
             warnings.filterwarnings("ignore", message=".*Overwriting existing videos.*")
             env = gym.wrappers.RecordVideo(env, video_folder, episode_trigger=lambda episode: episode == 0, name_prefix="eval")
-    returns, episodes_seen = [], []
+    returns, episodes_seen, episode_seeds = [], [], seeds(seed, EVALUATION, episodes)
     for episode in range(episodes):
-        obs, _ = env.reset(seed=seed + episode)
+        obs, _ = env.reset(seed=episode_seeds[episode])
         done, episodic_return, seen = False, 0.0, ([], [], [], False)
         while not done:
             with torch.no_grad():
