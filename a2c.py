@@ -1,15 +1,14 @@
 """Synchronous advantage actor-critic (A2C), for discrete and continuous actions, as in Mnih et al. (2016).
 
-A2C collects a short rollout of num_steps steps from num_envs parallel environments with the current
-policy π_θ, estimates advantages Â_t from n-step returns and a learned value V_φ (GAE with λ = 1 by
-default), and takes ONE gradient step on −E[log π_θ(a|s) Â] + c_v ½E[(V_φ(s) − R)²] − c_e H[π_θ]:
-no probability ratio, no clipping, no epochs, so the data are used once, by the policy that
-collected them (notes 000 §2: why A2C must stay on-policy). Read beside notes 002 (actor-critic,
-n-step targets). `diff a2c.py ppo.py` shows what PPO adds. Defaults follow the A2C paper and SB3's
-A2C: n_steps 5, RMSprop (α 0.99, ε 1e-5), lr 7e-4, λ 1, no advantage normalisation; a Discrete
-action space gets 8 environments (RL-Zoo's CartPole setting), a Box one 4 and observation and
-reward normalisation. The defaults in use are printed at start. The value term keeps the notes' ½;
-SB3's A2C has none, so its vf_coef 0.5 is --vf-coef 1.0 here.
+A2C collects a short rollout with the current policy π_θ, estimates advantages Â_t from n-step returns
+and a learned value V_φ (GAE, λ = 1 by default), and takes ONE gradient step on −E[log π_θ(a|s) Â]
++ c_v ½E[(V_φ(s) − R)²] − c_e H[π_θ]: the data are used once, by the policy that collected them (notes
+000 §2: why A2C must stay on-policy). Defaults are SB3's A2C (5-step rollouts, RMSprop, lr 7e-4, λ 1)
+with RL-Zoo's 8 environments for CartPole; SB3 weighs E[(V − R)²] without the ½ (--vf-coef 1.0 matches).
+Read beside notes 002 (actor-critic, n-step targets, PPO, GAE; symbols θ, φ, Â, ρ, ε, λ).
+A Discrete action space gets a categorical policy, a Box one a diagonal Gaussian with a state-independent
+log std and observation and reward normalisation. The defaults in use are printed at start.
+`diff a2c.py ppo.py` shows what PPO adds to A2C.
 
 The run plumbing (flags shared by every script, logs, checkpoints, evaluation) is in plumbing.py.
 
@@ -143,7 +142,6 @@ class Normalizer:
         self.return_rms.load_state_dict(state["return_rms"])
 
 
-
 # ---------------------------------------------------------------------------------------------
 # Networks: the policy π_θ(a|s) and the value V_φ(s), two 64-64 tanh MLPs (CleanRL's)
 # ---------------------------------------------------------------------------------------------
@@ -209,7 +207,6 @@ class Agent(nn.Module):
         return self.actor(obs).argmax(-1) if self.discrete else self.actor(obs)
 
 
-
 # ---------------------------------------------------------------------------------------------
 # Rollout storage
 # ---------------------------------------------------------------------------------------------
@@ -271,6 +268,7 @@ def gae(rewards, values, next_value, terminations, truncations, final_values, ga
     discounts = gamma * gae_lambda * (1.0 - ends)  # γλ inside an episode, 0 across its end
     advantages = np.zeros_like(rewards)
     last = np.zeros_like(rewards[0])  # Â_T = 0: nothing after the rollout's last step
+    # Â_t = Σ_k (γλ)^k δ_{t+k} = (1 − λ) Σ_n λ^(n−1) Â_t^(n): the notes' λ-weighted sum of n-step advantages
     for t in reversed(range(len(rewards))):
         last = deltas[t] + discounts[t] * last  # Â_t = δ_t + γλ Â_{t+1}, within the episode
         advantages[t] = last
@@ -304,16 +302,15 @@ def update(data: Batch, agent: Agent, optimizer: torch.optim.Optimizer, args: Ar
             "losses/entropy": entropy_loss, "losses/explained_variance": 1 - (data.returns - data.values).var() / data.returns.var()}
 
 
+@torch.no_grad()
 def step_taken(data: Batch, agent: Agent) -> dict:
-    """How far the one step moved π on its data: the KL estimate, and the fraction of ratios PPO would clip."""
-    with torch.no_grad():
-        log_ratio = agent.log_prob(agent.distribution(data.obs), data.actions) - data.logprobs
-        return {"losses/approx_kl": (log_ratio.exp() - 1 - log_ratio).mean(),  # KL(π_θ ‖ π_θ') estimate, k3 of Schulman
-                "losses/clipfrac": ((log_ratio.exp() - 1.0).abs() > 0.2).float().mean()}
+    """How far the step moved π: the KL estimate (k3 of Schulman), and the fraction of ratios PPO would clip."""
+    ratio = (agent.log_prob(agent.distribution(data.obs), data.actions) - data.logprobs).exp()  # ρ = π_θ'(a|s) / π_θ(a|s)
+    return {"losses/approx_kl": (ratio - 1 - ratio.log()).mean(), "losses/clipfrac": ((ratio - 1).abs() > 0.2).float().mean()}
 
 
 # ---------------------------------------------------------------------------------------------
-# Training (notes 002 A2C)
+# Training (notes 002)
 # ---------------------------------------------------------------------------------------------
 def train(args: Args, checkpoint: dict | None) -> None:
     batch_size = args.num_envs * args.num_steps

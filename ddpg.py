@@ -1,12 +1,11 @@
 """Deep Deterministic Policy Gradient (DDPG) for continuous actions, as in Lillicrap et al. (2016).
 
-DDPG learns a critic Q_θ(s, a) by regression on y = r + γ(1 − d) Q_θ'(s', μ_φ'(s')) and a
-deterministic actor μ_φ(s) by the deterministic policy gradient through it; both have target copies
-that follow by soft updates, and exploration adds Gaussian or Ornstein–Uhlenbeck noise to μ_φ(s).
-Read beside notes 001 (DDPG section). Its μ(s|θ^μ), Q(s, a|θ^Q) are written here μ_φ(s), Q_θ(s, a)
-as in the TD3 section, so that `diff ddpg.py td3.py` shows only TD3's three changes. Defaults are
-td3.py's (CleanRL's), except --policy-frequency: CleanRL's ddpg_continuous_action.py delays the actor
-and target updates to every 2nd step, which the DDPG paper does not: here the default is every step.
+DDPG learns a critic Q_θ(s, a) by regression on y = r + γ(1 − d) Q_θ'(s', μ_φ'(s')) and a deterministic
+actor μ_φ(s) by the deterministic policy gradient through it, with soft-updated targets and Gaussian or
+Ornstein–Uhlenbeck exploration noise. Defaults are td3.py's (CleanRL's) but --policy-frequency 1: the
+paper updates the actor every step (CleanRL's DDPG every 2nd).
+Read beside notes 001, DDPG and TD3 sections, in the TD3 section's symbols: actor μ_φ, critics Q_θ, targets
+μ_φ', Q_θ' (the DDPG section's μ(s|θ^μ), Q(s, a|θ^Q)). `diff ddpg.py td3.py` shows TD3's three changes.
 
 The run plumbing (flags shared by every script, logs, checkpoints, evaluation) is in plumbing.py.
 
@@ -51,8 +50,7 @@ class Args(plumbing.RunArgs):
     ou_theta: float = 0.15
     """mean reversion θ of the Ornstein–Uhlenbeck noise (its σ is --exploration-noise)"""
     policy_frequency: int = 1
-    """the delay d: the actor and the target are updated once every d critic updates (1: every step, as the paper)"""
-
+    """the delay d: the actor and the targets are updated once every d critic updates"""
 
     def check(self) -> None:
         """One clear line for a bad flag, before anything is built."""
@@ -68,7 +66,7 @@ class Args(plumbing.RunArgs):
 
 
 # ---------------------------------------------------------------------------------------------
-# Networks: the actor μ_φ, the critic Q_θ and their targets μ_φ', Q_θ'.
+# Networks: the actor μ_φ, the critic(s) Q_θ and their targets μ_φ', Q_θ' (notes 001)
 # ---------------------------------------------------------------------------------------------
 class QNetwork(nn.Module):
     """A critic Q_θ(s, a) = fc3(relu(fc2(relu(fc1([s; a]))))): a 256-256 MLP on the state and the action."""
@@ -82,7 +80,6 @@ class QNetwork(nn.Module):
     def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Returns [B]: Q_θ(s_j, a_j) for each row j."""
         return self.fc3(F.relu(self.fc2(F.relu(self.fc1(torch.cat([obs, actions], -1)))))).squeeze(-1)
-
 
 
 class Actor(nn.Module):
@@ -106,12 +103,9 @@ class Actor(nn.Module):
         return actions.clamp(self.action_bias - self.action_scale, self.action_bias + self.action_scale)
 
 
-
-
 class OUNoise:
-    """The exploration process N_t of each env, in units of the half action range: the Ornstein–Uhlenbeck
-    process x ← x + θ(0 − x) + σ·N(0, I) of the DDPG paper (time step 1), reset to 0 where an episode
-    ends. With θ = 1 it keeps no memory and is the Gaussian noise N(0, σ²) of --noise-type gaussian."""
+    """The exploration process N_t of each env, in half action ranges: the DDPG paper's Ornstein–Uhlenbeck
+    process, reset where an episode ends. θ = 1 keeps no memory: the Gaussian noise of --noise-type gaussian."""
 
     def __init__(self, shape: tuple[int, int], theta: float, sigma: float, device: torch.device):
         self.theta, self.sigma = theta, sigma
@@ -166,26 +160,12 @@ class ReplayBuffer:
         return Batch(self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx],
                      self.terminations[idx], self.truncations[idx])
 
-    FIELDS = ("obs", "next_obs", "actions", "rewards", "terminations", "truncations")
-
-    def state_dict(self) -> dict:
-        """The stored rows only, as copies (a slice would save the whole preallocated tensor)."""
-        n = self.size if self.full else self.pos
-        return {"pos": self.pos, "full": self.full, **{k: getattr(self, k)[:n].clone() for k in self.FIELDS}}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.pos, self.full = state["pos"], state["full"]
-        for k in self.FIELDS:
-            getattr(self, k)[: len(state[k])] = state[k].to(self.device)
-
-
-
 
 # ---------------------------------------------------------------------------------------------
-# Losses (notes 001 DDPG), as pure functions the tests import, and the update that takes their steps
+# Losses (notes 001, DDPG and TD3 sections), as pure functions the tests import, and the update
 # ---------------------------------------------------------------------------------------------
 def critic_loss(data: Batch, actor_target: Actor, qf: QNetwork, qf_target: QNetwork, gamma: float):
-    """Notes 001 DDPG critic loss. Returns L(θ), the current Q_θ(s, a) and the target y."""
+    """Notes 001's critic loss L. Returns L, the critics' current Q_θ(s, a) (a tuple: DDPG has one) and the target y."""
     with torch.no_grad():
         next_actions = actor_target(data.next_obs)  # a' = μ_φ'(s')
         next_q = qf_target(data.next_obs, next_actions)  # Q_θ'(s', a')
@@ -193,11 +173,11 @@ def critic_loss(data: Batch, actor_target: Actor, qf: QNetwork, qf_target: QNetw
         y = data.rewards + gamma * (1.0 - data.terminations) * next_q
     q = qf(data.obs, data.actions)  # Q_θ(s, a) with (s, a) from the buffer
     loss = ((q - y) ** 2).mean()  # L(θ) = E[(Q_θ(s, a) − y)²]
-    return loss, q, y
+    return loss, (q,), y
 
 
 def actor_loss(obs: torch.Tensor, actor: Actor, qf: QNetwork) -> torch.Tensor:
-    """Notes 001 DDPG actor loss J(φ); its gradient is the deterministic policy gradient."""
+    """Notes 001's actor loss J(φ); its gradient is the deterministic policy gradient."""
     actions = actor(obs)  # μ_φ(s): the gradient reaches φ through it
     q = qf(obs, actions)  # Q_θ(s, μ_φ(s)), the current critic
     return -q.mean()  # J(φ) = −E[Q_θ(s, μ_φ(s))]
@@ -211,40 +191,42 @@ def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
 
 
 class Optimizers(NamedTuple):
-    q: torch.optim.Optimizer  # θ
+    q: torch.optim.Optimizer  # the critics' θ
     actor: torch.optim.Optimizer  # φ
 
 
 def update(data: Batch, actor: Actor, actor_target: Actor, qf: QNetwork, qf_target: QNetwork, opt: Optimizers,
            args: Args, update_actor: bool) -> dict:
-    """Notes 001 DDPG on one minibatch: the critic step; with `update_actor`, the actor step and the
-    soft target updates. Returns the losses to log (the actor's only when it was updated)."""
+    """Notes 001 on one minibatch: the critic step; with `update_actor`, the actor step and the soft
+    target updates. Returns the losses to log (the actor's only when it was updated)."""
     # g.2 critic update: gradient step on L(θ)
     qf_loss, qf_values, y = critic_loss(data, actor_target, qf, qf_target, args.gamma)
     plumbing.gradient_step(opt.q, qf_loss)
-    losses = {"losses/qf1_values": qf_values.mean(), "losses/qf1_loss": qf_loss, "losses/qf_loss": qf_loss}
+    losses = {"losses/qf_loss": qf_loss / len(qf_values)}  # the mean over the critics, and each critic's:
+    for i, q in enumerate(qf_values, 1):  # mean Q_θi(s, a) and E[(Q_θi(s, a) − y)²]
+        losses[f"losses/qf{i}_values"], losses[f"losses/qf{i}_loss"] = q.mean(), ((q - y) ** 2).mean()
 
-    # g.3 policy update: actor and targets once every d critic updates (d = 1: every step)
+    # g.3 policy update: actor and targets once every d critic updates
     if update_actor:
         pi_loss = actor_loss(data.obs, actor, qf)
         plumbing.gradient_step(opt.actor, pi_loss)  # φ only: no critic gradients
         losses["losses/actor_loss"] = pi_loss
 
-        # g.4 soft target updates θ' ← τθ + (1 − τ)θ', φ' ← τφ + (1 − τ)φ'
+        # g.4 soft target updates θ' ← τθ + (1 − τ)θ' (for each critic), φ' ← τφ + (1 − τ)φ'
         soft_update(qf_target, qf, args.tau)
         soft_update(actor_target, actor, args.tau)
     return losses
 
 
 # ---------------------------------------------------------------------------------------------
-# Training (notes 001 DDPG pseudo-code)
+# Training (notes 001 pseudo-code)
 # ---------------------------------------------------------------------------------------------
 def train(args: Args, checkpoint: dict | None) -> None:
     num_iterations = max(1, args.total_timesteps // args.num_envs)
     run = plumbing.Run(args, checkpoint, num_iterations * args.num_envs, args.learning_starts)
     envs, device = run.envs, run.device
 
-    # Initialisation (notes 001): μ_φ; Q_θ; targets φ' ← φ, θ' ← θ; D; the random process N
+    # Initialisation (notes 001): μ_φ and the critic(s) Q_θ; their targets φ' ← φ, θ' ← θ; D
     obs_dim, act_dim = envs.single_observation_space.shape[0], envs.single_action_space.shape[0]
     actor = Actor(obs_dim, act_dim, envs.single_action_space.low, envs.single_action_space.high).to(device)
     actor_target = Actor(obs_dim, act_dim, envs.single_action_space.low, envs.single_action_space.high).to(device)
@@ -257,7 +239,7 @@ def train(args: Args, checkpoint: dict | None) -> None:
     opt = Optimizers(torch.optim.Adam(qf.parameters(), lr=args.learning_rate, fused=True),
                      torch.optim.Adam(actor.parameters(), lr=args.learning_rate, fused=True))
     rb = ReplayBuffer(args.buffer_size, obs_dim, act_dim, device)
-    noise = OUNoise((args.num_envs, act_dim), args.ou_theta if args.noise_type == "ou" else 1.0, args.exploration_noise, device)
+    noise = OUNoise((args.num_envs, act_dim), args.ou_theta if args.noise_type == "ou" else 1.0, args.exploration_noise, device)  # N
     # what a checkpoint holds: everything the algorithm has learned or stored
     obs = run.start(dict(actor=actor, actor_target=actor_target, qf=qf, qf_target=qf_target, q_optimizer=opt.q,
                          actor_optimizer=opt.actor, rb=rb))

@@ -60,7 +60,6 @@ class Args(plumbing.RunArgs):
     loss: Literal["mse", "huber"] = "mse"
     """the TD loss: mse (the notes, CleanRL) or huber (smooth L1, as in the Nature DQN and SB3)"""
 
-
     def check(self) -> None:
         """One clear line for a bad flag, before anything is built."""
         plumbing.check_flags(self, positive=("total_timesteps", "num_envs", "buffer_size", "batch_size", "target_network_frequency",
@@ -91,7 +90,6 @@ class QNetwork(nn.Module):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """Returns [B, |A|]: row j is Q(s_j, ·; θ)."""
         return self.fc3(F.relu(self.fc2(F.relu(self.fc1(obs)))))
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,19 +132,6 @@ class ReplayBuffer:
         idx = np.random.randint(0, self.size if self.full else self.pos, batch_size)
         return Batch(*(torch.from_numpy(store[idx]).to(self.device) for store in (
             self.obs, self.actions, self.rewards, self.next_obs, self.terminations, self.truncations)))
-
-    FIELDS = ("obs", "next_obs", "actions", "rewards", "terminations", "truncations")
-
-    def state_dict(self) -> dict:
-        """The stored rows only, as torch tensors (a checkpoint loads with weights_only) that own a copy."""
-        n = self.size if self.full else self.pos
-        return {"pos": self.pos, "full": self.full, **{k: torch.from_numpy(getattr(self, k)[:n].copy()) for k in self.FIELDS}}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.pos, self.full = state["pos"], state["full"]
-        for k in self.FIELDS:
-            getattr(self, k)[: len(state[k])] = state[k].numpy()
-
 
 
 class OverestimationMeter:
@@ -219,7 +204,6 @@ def update_target(target_network: QNetwork, q_network: QNetwork, tau: float) -> 
         else:
             for target_param, param in zip(target_network.parameters(), q_network.parameters()):
                 target_param.copy_(tau * param + (1 - tau) * target_param)
-
 
 
 def update(data: Batch, q_network: QNetwork, target_network: QNetwork, optimizer: torch.optim.Optimizer, args: Args) -> dict:

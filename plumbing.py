@@ -5,6 +5,7 @@ wandb, the progress bar, Ctrl-C, checkpoints and --resume, the NaN guard, videos
 loading and evaluating models. Each script keeps its networks, losses, update and training loop,
 and calls these in one line each. A script copied out of this repository needs this file beside it.
 """
+import argparse
 import glob
 import os
 import random
@@ -107,7 +108,9 @@ def parse(Args: type, spaces: tuple, defaults: Optional[dict] = None) -> tuple:
     depend on the action space of --env-id, shown as such by --help and printed at start."""
     default = None
     if defaults and not {"--resume", "--eval-model"} & {a.split("=")[0] for a in sys.argv[1:]}:
-        env_id = flag_value("--env-id", Args.__dataclass_fields__["env_id"].default)
+        peek = argparse.ArgumentParser(add_help=False, allow_abbrev=False)  # --env-id, before tyro parses the rest
+        peek.add_argument("--env-id", default=Args.__dataclass_fields__["env_id"].default)
+        env_id = peek.parse_known_args()[0].env_id
         kind = "discrete" if isinstance(probe_env(env_id, spaces, "--capture-video" in sys.argv)[1], gym.spaces.Discrete) else "continuous"
         default = Args(**defaults[kind])
     args = tyro.cli(Args, default=default)
@@ -130,17 +133,6 @@ def parse(Args: type, spaces: tuple, defaults: Optional[dict] = None) -> tuple:
     return args, checkpoint
 
 
-def flag_value(flag: str, default):
-    """The value given to `flag` on the command line (--flag value or --flag=value; the last one wins), else `default`."""
-    value, argv = default, sys.argv[1:]
-    for i, a in enumerate(argv):
-        if a == flag and i + 1 < len(argv):
-            value = argv[i + 1]
-        elif a.startswith(flag + "="):
-            value = a.split("=", 1)[1]
-    return value
-
-
 def probe_env(env_id: str, spaces: tuple, render: bool = False) -> tuple:
     """(observation space, action space) of `env_id`, or one line saying why this script cannot use it.
     With `render` (--capture-video), it must also render a frame."""
@@ -148,6 +140,7 @@ def probe_env(env_id: str, spaces: tuple, render: bool = False) -> tuple:
         env = gym.make(env_id)
     except Exception as e:  # an unknown id, a missing dependency, a module that fails to import
         if os.environ.get("MUJOCO_GL") and "gl" in str(e).lower():  # MuJoCo loads MUJOCO_GL's renderer on import
+            sys.unraisablehook = lambda unraisable: None
             fail(f"{'--capture-video' if render else f'--env-id {env_id!r}'}: MuJoCo cannot load the renderer "
                  f"MUJOCO_GL={os.environ['MUJOCO_GL']} ({first_line(e, 80)}); {RENDER_HELP}")
         fail(f"--env-id {env_id!r} cannot be made: {first_line(e)}")
@@ -169,6 +162,7 @@ def probe_env(env_id: str, spaces: tuple, render: bool = False) -> tuple:
                 env.render()
                 env.close()
         except Exception as e:
+            sys.unraisablehook = lambda unraisable: None  # the half-made renderer fails again when collected: one line is enough
             fail(f"--capture-video cannot render {env_id} ({first_line(e, 80)}); {RENDER_HELP}")
     return obs_space, act_space
 
@@ -284,8 +278,10 @@ class Run:
                 if isinstance(value, torch.Tensor):
                     with torch.no_grad():
                         value.copy_(saved)
-                elif value is not None:
+                elif hasattr(value, "load_state_dict"):
                     value.load_state_dict(saved)
+                elif value is not None:
+                    load_buffer_state(value, saved)
             set_rng_state(self.checkpoint["rng"], self.envs)
             print(f"resuming {self.name} at step {self.global_step} (with the flags it was started with)")
         return obs
@@ -335,8 +331,8 @@ class Run:
         leaves the previous checkpoint whole."""
         path = f"runs/{self.name}/checkpoint.pt"
         self.writer.flush()  # the log reaches this step on disk before a checkpoint says it does
-        state = {k: v.detach() if isinstance(v, torch.Tensor) else v.state_dict() if v is not None else None
-                 for k, v in self.state.items()}
+        state = {k: v.detach() if isinstance(v, torch.Tensor) else None if v is None else
+                 v.state_dict() if hasattr(v, "state_dict") else buffer_state(v) for k, v in self.state.items()}
         with open(path + ".tmp", "wb") as f:
             torch.save({"script": script_name() + ".py", "format": CHECKPOINT_FORMAT, "args": vars(self.args),
                         "run_name": self.name, "wandb_id": self.wandb_id, "global_step": self.global_step,
@@ -419,6 +415,22 @@ def gradient_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, max_grad
     if max_grad_norm is not None:
         torch.nn.utils.clip_grad_norm_(params, max_grad_norm, foreach=True)
     optimizer.step()
+
+
+def buffer_state(buffer) -> dict:
+    """What a checkpoint keeps of a replay buffer: its write position, whether it is full, and copies of
+    the rows stored so far of each of its arrays (torch tensors or numpy arrays of `buffer.size` rows)."""
+    n = buffer.size if buffer.full else buffer.pos
+    rows = {k: v for k, v in vars(buffer).items() if isinstance(v, (torch.Tensor, np.ndarray)) and len(v) == buffer.size}
+    return {"pos": buffer.pos, "full": buffer.full, **{k: torch.as_tensor(v[:n]).clone() for k, v in rows.items()}}
+
+
+def load_buffer_state(buffer, state: dict) -> None:
+    buffer.pos, buffer.full = state["pos"], state["full"]
+    for k, rows in state.items():
+        if k not in ("pos", "full"):
+            store = getattr(buffer, k)
+            store[: len(rows)] = rows.to(store.device) if isinstance(store, torch.Tensor) else rows.numpy()
 
 
 def rng_state(envs: gym.vector.VectorEnv) -> dict:

@@ -1,13 +1,13 @@
 """Proximal Policy Optimization (PPO) with a clipped surrogate objective, for discrete and continuous actions.
 
-PPO collects a rollout of num_steps steps from num_envs environments with the current policy π_θ,
-estimates advantages with GAE(λ) and a learned value V_φ, and then takes several epochs of minibatch
-gradient steps on the clipped surrogate min(ρ Â, clip(ρ, 1 − ε, 1 + ε) Â), ρ = π_θ'(a|s) / π_θ(a|s),
-which keeps the new policy near the one that collected the data. Read beside notes 002 (actor-critic,
-PPO, GAE; symbols θ, φ, ρ, Â, ε, λ). `diff a2c.py ppo.py` shows what PPO adds to A2C.
-A Discrete action space gets a categorical policy and CleanRL's ppo.py defaults; a Box action space a
-diagonal Gaussian with a state-independent log std, observation and reward normalisation, and CleanRL's
-ppo_continuous_action.py defaults. The defaults in use are printed at start.
+PPO collects a rollout with the current policy π_θ, estimates advantages with GAE(λ) and a learned value
+V_φ, and takes several epochs of minibatch gradient steps on the clipped surrogate min(ρ Â, clip(ρ, 1 − ε,
+1 + ε) Â), ρ = π_θ'(a|s) / π_θ(a|s), which keeps the new policy near the one that collected the data.
+Defaults are CleanRL's ppo.py (Discrete) and ppo_continuous_action.py (Box).
+Read beside notes 002 (actor-critic, n-step targets, PPO, GAE; symbols θ, φ, Â, ρ, ε, λ).
+A Discrete action space gets a categorical policy, a Box one a diagonal Gaussian with a state-independent
+log std and observation and reward normalisation. The defaults in use are printed at start.
+`diff a2c.py ppo.py` shows what PPO adds to A2C.
 
 The run plumbing (flags shared by every script, logs, checkpoints, evaluation) is in plumbing.py.
 
@@ -149,7 +149,6 @@ class Normalizer:
         self.return_rms.load_state_dict(state["return_rms"])
 
 
-
 # ---------------------------------------------------------------------------------------------
 # Networks: the policy π_θ(a|s) and the value V_φ(s), two 64-64 tanh MLPs (CleanRL's)
 # ---------------------------------------------------------------------------------------------
@@ -215,7 +214,6 @@ class Agent(nn.Module):
         return self.actor(obs).argmax(-1) if self.discrete else self.actor(obs)
 
 
-
 # ---------------------------------------------------------------------------------------------
 # Rollout storage
 # ---------------------------------------------------------------------------------------------
@@ -277,6 +275,7 @@ def gae(rewards, values, next_value, terminations, truncations, final_values, ga
     discounts = gamma * gae_lambda * (1.0 - ends)  # γλ inside an episode, 0 across its end
     advantages = np.zeros_like(rewards)
     last = np.zeros_like(rewards[0])  # Â_T = 0: nothing after the rollout's last step
+    # Â_t = Σ_k (γλ)^k δ_{t+k} = (1 − λ) Σ_n λ^(n−1) Â_t^(n): the notes' λ-weighted sum of n-step advantages
     for t in reversed(range(len(rewards))):
         last = deltas[t] + discounts[t] * last  # Â_t = δ_t + γλ Â_{t+1}, within the episode
         advantages[t] = last
@@ -296,7 +295,6 @@ def value_loss(new_value, old_value, returns, clip_coef: float, clip_vloss: bool
         return 0.5 * ((new_value - returns) ** 2).mean()
     clipped = old_value + (new_value - old_value).clamp(-clip_coef, clip_coef)
     return 0.5 * torch.max((new_value - returns) ** 2, (clipped - returns) ** 2).mean()
-
 
 
 def update(data: Batch, agent: Agent, optimizer: torch.optim.Optimizer, args: Args) -> dict:
@@ -328,7 +326,7 @@ def update(data: Batch, agent: Agent, optimizer: torch.optim.Optimizer, args: Ar
 
 
 # ---------------------------------------------------------------------------------------------
-# Training (notes 002 PPO)
+# Training (notes 002)
 # ---------------------------------------------------------------------------------------------
 def train(args: Args, checkpoint: dict | None) -> None:
     batch_size = args.num_envs * args.num_steps

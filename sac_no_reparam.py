@@ -6,6 +6,8 @@ actions are sampled without a gradient path and θ follows
 the bracket held constant. b(s) is an action-independent baseline: by default the soft value of s
 estimated from the other K−1 actions sampled at s (--no-baseline drops it, to test notes 003's claim
 that the baseline matters). Read beside notes 003; everything else follows notes 000 as sac_continuous.py.
+Notes 003 name the policy φ and the critic θ, the reverse of notes 000: this script keeps notes 000's
+symbols, policy π_θ and critics Q_φi, so notes 003's ∇_φ J_π(φ) is ∇θ J here and its Q_θ is min_i Q_φi.
 The run plumbing (flags shared by every script, logs, checkpoints, evaluation) is in plumbing.py.
 
 Run:  python sac_no_reparam.py --env-id Hopper-v4          (--help lists every flag)
@@ -58,7 +60,6 @@ class Args(plumbing.RunArgs):
     baseline: bool = True
     """subtract b(s), the soft value estimated from the other K−1 samples (--no-baseline: b(s) = 0)"""
 
-
     def check(self) -> None:
         """One clear line for a bad flag, before anything is built."""
         plumbing.check_flags(self, positive=("total_timesteps", "num_envs", "buffer_size", "batch_size", "policy_frequency",
@@ -103,7 +104,6 @@ class TwinQ(nn.Module):
         return self.q1(obs, actions), self.q2(obs, actions)
 
 
-
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
 
@@ -111,8 +111,8 @@ def squashed_gaussian_log_prob(u: torch.Tensor, mean: torch.Tensor, log_std: tor
     """log π(a|s) of a = tanh(u), u ~ N(μ, σ²), summed over action dimensions (notes 001, tanh
     correction):  log π(a|s) = Σ_j [log N(u_j; μ_j, σ_j²) − log(1 − tanh²(u_j))]."""
     log_normal = -0.5 * ((u - mean) / log_std.exp()) ** 2 - log_std - 0.5 * math.log(2 * math.pi)
-    # log(1 − tanh²(u)) = 2(log 2 − u − softplus(−2u)): the same quantity without the notes' +ε,
-    # exact and finite even where tanh(u) rounds to ±1.
+    # 1 − tanh²(u) = 4/(eᵘ + e⁻ᵘ)² = 4e⁻²ᵘ/(1 + e⁻²ᵘ)², so log(1 − tanh²(u)) = 2(log 2 − u − softplus(−2u)):
+    # the notes' quantity without their +ε, exact and finite even where tanh(u) rounds to ±1
     log_det = 2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))
     return (log_normal - log_det).sum(-1)
 
@@ -149,7 +149,6 @@ class Actor(nn.Module):
     def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
         """The evaluation action tanh(μ_θ(s)), in the environment's units."""
         return torch.tanh(self(obs)[0]) * self.action_scale + self.action_bias
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,19 +192,6 @@ class ReplayBuffer:
         return Batch(self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx],
                      self.terminations[idx], self.truncations[idx])
 
-    FIELDS = ("obs", "next_obs", "actions", "rewards", "terminations", "truncations")
-
-    def state_dict(self) -> dict:
-        """The stored rows only, as copies (a slice would save the whole preallocated tensor)."""
-        n = self.size if self.full else self.pos
-        return {"pos": self.pos, "full": self.full, **{k: getattr(self, k)[:n].clone() for k in self.FIELDS}}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.pos, self.full = state["pos"], state["full"]
-        for k in self.FIELDS:
-            getattr(self, k)[: len(state[k])] = state[k].to(self.device)
-
-
 
 # ---------------------------------------------------------------------------------------------
 # Losses (notes 000 PART2), as pure functions the tests import, and the update that takes their steps
@@ -231,6 +217,7 @@ def actor_loss(obs: torch.Tensor, actor: Actor, qf: TwinQ, alpha: torch.Tensor, 
         actions = torch.tanh(u) * actor.action_scale + actor.action_bias
         q = torch.min(*qf(obs.expand(num_samples, -1, -1).flatten(0, 1), actions.flatten(0, 1))).view(num_samples, -1)
     log_pi = squashed_gaussian_log_prob(u, mean, log_std)  # log π_θ(a|s) at the fixed a: differentiable in θ
+    # α times notes 003's bracket (log π − Q/α + 1), its +1 dropped: E_a[∇θ log π_θ(a|s)] = ∇θ Σ_a π_θ(a|s) = 0
     bracket = alpha * log_pi.detach() - q  # α log π_θ(a|s) − min_i Q_φi(s, a), held constant
     # b(s) = mean of the bracket over the other K−1 actions at s ≈ E_a[α log π − Q] = −V(s): it does
     # not depend on this sample's a, so it leaves the gradient unbiased and only cuts its variance.
@@ -248,7 +235,6 @@ def alpha_loss(log_alpha: torch.Tensor, log_pi: torch.Tensor, target_entropy: fl
     return (-log_alpha.exp() * (log_pi.detach() + target_entropy)).mean()
 
 
-
 def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
     """φ' ← τφ + (1 − τ)φ' for every parameter, outside autograd (the targets never require grad)."""
     with torch.no_grad():
@@ -263,15 +249,17 @@ class Optimizers(NamedTuple):
 
 
 def update(data: Batch, actor: Actor, qf: TwinQ, qf_target: TwinQ, log_alpha: torch.Tensor, opt: Optimizers,
-           target_entropy: float, args: Args, actor_updates: int) -> dict:
-    """Notes 000 PART1 g.2–g.4 on one minibatch: the critic step, `actor_updates` actor and α steps, the
-    soft target update. Returns the losses to log (the actor's and α's only when they were updated)."""
+           target_entropy: float, args: Args, actor_updates: int, update_targets: bool) -> dict:
+    """Notes 000 PART1 g.2–g.4 on one minibatch: the critic step, `actor_updates` actor and α steps, and
+    with `update_targets` the soft target update. Returns the losses to log (the actor's and α's only
+    when they were updated)."""
     # g.2 critic update: gradient step on L(φ1, φ2)
     alpha = log_alpha.detach().exp()
     qf_loss, qf_values, y = critic_loss(data, actor, qf, qf_target, alpha, args.gamma)
     plumbing.gradient_step(opt.q, qf_loss)
 
-    # g.3 actor and α updates (TD3-style delay, same number of updates overall)
+    # g.3 actor and α updates. Every policy_frequency-th step, policy_frequency of them: not in notes 000,
+    #     but CleanRL's SAC, which takes TD3's delay and keeps the number of actor updates the same
     losses = {}
     for _ in range(actor_updates):
         pi_loss, log_pi = actor_loss(data.obs, actor, qf, alpha, args.actor_samples, args.baseline)
@@ -283,7 +271,8 @@ def update(data: Batch, actor: Actor, qf: TwinQ, qf_target: TwinQ, log_alpha: to
         losses = {"losses/actor_loss": pi_loss, "losses/alpha": alpha, **({"losses/alpha_loss": a_loss} if args.autotune else {})}
 
     # g.4 soft target update φ'i ← τ φi + (1 − τ) φ'i
-    soft_update(qf_target, qf, args.tau)
+    if update_targets:
+        soft_update(qf_target, qf, args.tau)
     (q1, q2) = qf_values
     return {"losses/qf1_values": q1.mean(), "losses/qf2_values": q2.mean(), "losses/qf1_loss": ((q1 - y) ** 2).mean(),
             "losses/qf2_loss": ((q2 - y) ** 2).mean(), "losses/qf_loss": qf_loss / 2.0, **losses}
@@ -337,7 +326,8 @@ def train(args: Args, checkpoint: dict | None) -> None:
         if global_step > args.learning_starts:
             data = rb.sample(args.batch_size)
             losses.update(update(data, actor, qf, qf_target, log_alpha, opt, target_entropy, args,
-                            args.policy_frequency if iteration % args.policy_frequency == 0 else 0))
+                                 actor_updates=args.policy_frequency if iteration % args.policy_frequency == 0 else 0,
+                                 update_targets=iteration % args.target_network_frequency == 0))
             if iteration % 100 == 0:
                 run.log(global_step, losses)
         if run.end_iteration(global_step, args.num_envs):  # checkpoints; Ctrl-C stops here

@@ -1,10 +1,10 @@
 """Twin Delayed DDPG (TD3) for continuous actions, as in Fujimoto et al. (2018).
 
-TD3 learns a deterministic actor μ_φ(s) by the deterministic policy gradient through a critic, as
-DDPG does, with three changes against overestimation: twin critics whose minimum forms the target,
-target policy smoothing (clipped noise on the target action) and delayed actor and target updates.
-Read beside notes 001 (DDPG and TD3 sections; symbols: actor μ_φ, critics Q_θi, targets μ_φ', Q_θ'i).
-`diff ddpg.py td3.py` shows the three changes. Defaults are those of CleanRL's td3_continuous_action.py.
+TD3 is DDPG with three changes against overestimation: twin critics Q_θ1, Q_θ2 whose minimum forms
+the target, target policy smoothing (clipped noise on the target action), and delayed actor and target
+updates. Defaults are those of CleanRL's td3_continuous_action.py.
+Read beside notes 001, DDPG and TD3 sections, in the TD3 section's symbols: actor μ_φ, critics Q_θ, targets
+μ_φ', Q_θ' (the DDPG section's μ(s|θ^μ), Q(s, a|θ^Q)). `diff ddpg.py td3.py` shows TD3's three changes.
 
 The run plumbing (flags shared by every script, logs, checkpoints, evaluation) is in plumbing.py.
 
@@ -53,7 +53,6 @@ class Args(plumbing.RunArgs):
     actor_min_q: bool = False
     """if toggled, the actor maximises min(Q_θ1, Q_θ2) instead of Q_θ1 (paper and CleanRL: Q_θ1)"""
 
-
     def check(self) -> None:
         """One clear line for a bad flag, before anything is built."""
         plumbing.check_flags(self, positive=("total_timesteps", "num_envs", "buffer_size", "batch_size", "policy_frequency"),
@@ -68,7 +67,7 @@ class Args(plumbing.RunArgs):
 
 
 # ---------------------------------------------------------------------------------------------
-# Networks: the actor μ_φ, the twin critics Q_θ1, Q_θ2 (one TwinQ) and their targets μ_φ', Q_θ'i.
+# Networks: the actor μ_φ, the critic(s) Q_θ and their targets μ_φ', Q_θ' (notes 001)
 # ---------------------------------------------------------------------------------------------
 class QNetwork(nn.Module):
     """A critic Q_θ(s, a) = fc3(relu(fc2(relu(fc1([s; a]))))): a 256-256 MLP on the state and the action."""
@@ -89,12 +88,10 @@ class TwinQ(nn.Module):
 
     def __init__(self, obs_dim: int, act_dim: int):
         super().__init__()
-        self.q1 = QNetwork(obs_dim, act_dim)
-        self.q2 = QNetwork(obs_dim, act_dim)
+        self.q1, self.q2 = QNetwork(obs_dim, act_dim), QNetwork(obs_dim, act_dim)
 
     def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.q1(obs, actions), self.q2(obs, actions)
-
 
 
 class Actor(nn.Module):
@@ -116,7 +113,6 @@ class Actor(nn.Module):
     def clip(self, actions: torch.Tensor) -> torch.Tensor:
         """clip(a, a_low, a_high), with a_low = bias − scale and a_high = bias + scale."""
         return actions.clamp(self.action_bias - self.action_scale, self.action_bias + self.action_scale)
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -160,23 +156,9 @@ class ReplayBuffer:
         return Batch(self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx],
                      self.terminations[idx], self.truncations[idx])
 
-    FIELDS = ("obs", "next_obs", "actions", "rewards", "terminations", "truncations")
-
-    def state_dict(self) -> dict:
-        """The stored rows only, as copies (a slice would save the whole preallocated tensor)."""
-        n = self.size if self.full else self.pos
-        return {"pos": self.pos, "full": self.full, **{k: getattr(self, k)[:n].clone() for k in self.FIELDS}}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.pos, self.full = state["pos"], state["full"]
-        for k in self.FIELDS:
-            getattr(self, k)[: len(state[k])] = state[k].to(self.device)
-
-
-
 
 # ---------------------------------------------------------------------------------------------
-# Losses (notes 001 TD3), as pure functions the tests import, and the update that takes their steps
+# Losses (notes 001, DDPG and TD3 sections), as pure functions the tests import, and the update
 # ---------------------------------------------------------------------------------------------
 def target_policy_noise(actions: torch.Tensor, policy_noise: float, noise_clip: float, action_scale: torch.Tensor):
     """Target policy smoothing noise shaped like `actions`, drawn in units of the half action range
@@ -186,7 +168,7 @@ def target_policy_noise(actions: torch.Tensor, policy_noise: float, noise_clip: 
 
 def critic_loss(data: Batch, actor_target: Actor, qf: TwinQ, qf_target: TwinQ, gamma: float,
                 policy_noise: float, noise_clip: float):
-    """Notes 001 TD3 critic loss. Returns L(θ1, θ2), the current Q_θ1(s, a) and Q_θ2(s, a), and the target y."""
+    """Notes 001's critic loss L. Returns L, the critics' current Q_θ(s, a) (a tuple: TD3 has two) and the target y."""
     with torch.no_grad():
         noise = target_policy_noise(data.actions, policy_noise, noise_clip, actor_target.action_scale)
         next_actions = actor_target.clip(actor_target(data.next_obs) + noise)  # ã' = clip(μ_φ'(s') + ε, a_low, a_high)
@@ -199,7 +181,7 @@ def critic_loss(data: Batch, actor_target: Actor, qf: TwinQ, qf_target: TwinQ, g
 
 
 def actor_loss(obs: torch.Tensor, actor: Actor, qf: TwinQ, min_q: bool) -> torch.Tensor:
-    """Notes 001 TD3 actor loss J(φ); its gradient is the deterministic policy gradient."""
+    """Notes 001's actor loss J(φ); its gradient is the deterministic policy gradient."""
     actions = actor(obs)  # μ_φ(s): the gradient reaches φ through it
     q = torch.min(*qf(obs, actions)) if min_q else qf.q1(obs, actions)  # Q_θ1(s, μ_φ(s)), or min_i Q_θi(s, μ_φ(s))
     return -q.mean()  # J(φ) = −E[Q_θ1(s, μ_φ(s))]  (with min_q: −E[min_i Q_θi(s, μ_φ(s))])
@@ -213,42 +195,42 @@ def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
 
 
 class Optimizers(NamedTuple):
-    q: torch.optim.Optimizer  # θ1, θ2
+    q: torch.optim.Optimizer  # the critics' θ
     actor: torch.optim.Optimizer  # φ
 
 
 def update(data: Batch, actor: Actor, actor_target: Actor, qf: TwinQ, qf_target: TwinQ, opt: Optimizers,
            args: Args, update_actor: bool) -> dict:
-    """Notes 001 TD3 on one minibatch: the critic step; with `update_actor`, the (delayed) actor step and
-    the soft target updates. Returns the losses to log (the actor's only when it was updated)."""
+    """Notes 001 on one minibatch: the critic step; with `update_actor`, the actor step and the soft
+    target updates. Returns the losses to log (the actor's only when it was updated)."""
     # g.2 critic update: gradient step on L(θ1, θ2), target from the smoothed ã' and min_i Q_θ'i
     qf_loss, qf_values, y = critic_loss(data, actor_target, qf, qf_target, args.gamma, args.policy_noise, args.noise_clip)
     plumbing.gradient_step(opt.q, qf_loss)
-    (q1, q2) = qf_values
-    losses = {"losses/qf1_values": q1.mean(), "losses/qf2_values": q2.mean(), "losses/qf1_loss": ((q1 - y) ** 2).mean(),
-              "losses/qf2_loss": ((q2 - y) ** 2).mean(), "losses/qf_loss": qf_loss / 2.0}
+    losses = {"losses/qf_loss": qf_loss / len(qf_values)}  # the mean over the critics, and each critic's:
+    for i, q in enumerate(qf_values, 1):  # mean Q_θi(s, a) and E[(Q_θi(s, a) − y)²]
+        losses[f"losses/qf{i}_values"], losses[f"losses/qf{i}_loss"] = q.mean(), ((q - y) ** 2).mean()
 
-    # g.3 delayed policy update: actor and targets once every d critic updates
+    # g.3 policy update: actor and targets once every d critic updates
     if update_actor:
         pi_loss = actor_loss(data.obs, actor, qf, args.actor_min_q)
         plumbing.gradient_step(opt.actor, pi_loss)  # φ only: no critic gradients
         losses["losses/actor_loss"] = pi_loss
 
-        # g.4 soft target updates θ'i ← τθi + (1 − τ)θ'i, φ' ← τφ + (1 − τ)φ'
+        # g.4 soft target updates θ' ← τθ + (1 − τ)θ' (for each critic), φ' ← τφ + (1 − τ)φ'
         soft_update(qf_target, qf, args.tau)
         soft_update(actor_target, actor, args.tau)
     return losses
 
 
 # ---------------------------------------------------------------------------------------------
-# Training (notes 001 TD3 pseudo-code)
+# Training (notes 001 pseudo-code)
 # ---------------------------------------------------------------------------------------------
 def train(args: Args, checkpoint: dict | None) -> None:
     num_iterations = max(1, args.total_timesteps // args.num_envs)
     run = plumbing.Run(args, checkpoint, num_iterations * args.num_envs, args.learning_starts)
     envs, device = run.envs, run.device
 
-    # Initialisation (notes 001): μ_φ; Q_θ1, Q_θ2; targets φ' ← φ, θ'i ← θi; D
+    # Initialisation (notes 001): μ_φ and the critic(s) Q_θ; their targets φ' ← φ, θ' ← θ; D
     obs_dim, act_dim = envs.single_observation_space.shape[0], envs.single_action_space.shape[0]
     actor = Actor(obs_dim, act_dim, envs.single_action_space.low, envs.single_action_space.high).to(device)
     actor_target = Actor(obs_dim, act_dim, envs.single_action_space.low, envs.single_action_space.high).to(device)
