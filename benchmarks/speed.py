@@ -1,4 +1,4 @@
-"""Training-phase speed of our scripts against stable-baselines3 with the same hyperparameters.
+"""Training-phase speed of our scripts against Stable-Baselines3, or against our scripts at a git revision.
 
 Each run is a fresh subprocess on the CPU with torch limited to --threads threads. Off-policy
 algorithms: --learning-starts steps of random actions, then --steps steps of training (one gradient
@@ -6,12 +6,16 @@ update per step for the actor-critics; one per 10 steps for DQN, its CartPole de
 figure is that of the training phase only (steps after learning_starts per second of wall time,
 updates included). On-policy algorithms (PPO, A2C): --steps steps, all of them timed, rollouts and
 updates. Our scripts print the figure as "training-phase SPS: ..."; for SB3 this file runs itself as
-a worker that times the same phase with a callback and prints the same line. Implementations run
-round-robin, --repeats times, and the table shows the median of each. With --concurrent, each of
-our scripts instead runs at the same time as its SB3 counterpart, each pinned to a core with one
-thread, so that the machine's drift slows both alike.
+a worker that times the same phase with a callback and prints the same line, with the same
+hyperparameters as our scripts. --against chooses what ours is compared with: sb3, and/or rev:REV
+(our scripts at a git revision, for a speed change: e.g. rev:main). Each algorithm's runs follow
+each other, their order turned every repeat, --repeats times; the table gives the median of each,
+their ratio, and the median and range of the repeats' own ratios (runs next to each other, which the
+machine's drift affects least). With --concurrent, our run and the other run at the same time, each
+pinned to a core with one thread, so that the drift slows both alike.
 
 Run:  python benchmarks/speed.py --algos sac td3 dqn ppo a2c --repeats 3 --json speed.json
+      python benchmarks/speed.py --against rev:main --repeats 7          (did a change slow a script?)
       python benchmarks/speed.py --repeats 5 --concurrent
 """
 import argparse
@@ -43,6 +47,7 @@ ALGOS = {
     "td3": Algo("td3.py", "TD3", "Hopper-v4", 2000),
     "ddpg": Algo("ddpg.py", "DDPG", "Hopper-v4", 2000),
     "dqn": Algo("dqn.py", "DQN", "CartPole-v1", 20000, ("--loss", "huber")),  # SB3's DQN: Huber loss
+    "ddqn": Algo("ddqn.py", "DQN", "CartPole-v1", 20000, ("--loss", "huber")),  # SB3 has no Double DQN: its DQN
     "ppo": Algo("ppo.py", "PPO", "Hopper-v4", 20480, on_policy=True),  # 10 rollouts of 2048 steps
     "a2c": Algo("a2c.py", "A2C", "CartPole-v1", 50000, on_policy=True),
 }
@@ -57,6 +62,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3, help="runs of each implementation (median reported)")
     p.add_argument("--algos", nargs="+", choices=list(ALGOS), default=list(ALGOS))
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads of every run")
+    p.add_argument("--against", nargs="+", default=["sb3"], metavar="IMPL",
+                   help="what ours is compared with: sb3 (Stable-Baselines3, the default), and/or rev:REV, our scripts at "
+                        "the git revision REV (e.g. rev:main), all run round-robin")
     p.add_argument("--concurrent", action="store_true",
                    help="run each of our scripts at the same time as its SB3 counterpart, each pinned to a core of "
                         "its own with 1 thread (--threads ignored), swapping cores every repeat: the machine's drift "
@@ -159,17 +167,17 @@ def sb3_worker(args: argparse.Namespace) -> None:
 # Driver
 # ---------------------------------------------------------------------------------------------
 class Impl(NamedTuple):
-    kind: str  # "ours" or "sb3"
+    kind: str  # "ours", "sb3", or "rev:<git revision>" (our scripts as they were at that revision)
     name: str  # our algorithm (a key of ALGOS) or the SB3 algorithm's name
     env_id: str
     steps: int
 
 
-def impls_of(algo: str, args: argparse.Namespace) -> tuple[Impl, Impl]:
-    """Our run of `algo` and the SB3 run it is compared with, on the same env for the same steps."""
+def impls_of(algo: str, args: argparse.Namespace) -> list[Impl]:
+    """Our run of `algo`, then the runs it is compared with (--against), on the same env for the same steps."""
     a = ALGOS[algo]
     env_id, steps = args.env_id or a.env_id, args.steps or a.steps
-    return Impl("ours", algo, env_id, steps), Impl("sb3", a.sb3, env_id, steps)
+    return [Impl("ours", algo, env_id, steps)] + [Impl(k, a.sb3 if k == "sb3" else algo, env_id, steps) for k in args.against]
 
 
 def command(impl: Impl, args: argparse.Namespace, seed: int) -> list[str]:
@@ -179,9 +187,10 @@ def command(impl: Impl, args: argparse.Namespace, seed: int) -> list[str]:
                 "--learning-starts", str(args.learning_starts), "--seed", str(seed), "--steps", str(impl.steps),
                 "--threads", str(args.threads)]
     algo = ALGOS[impl.name]
+    root = args.worktrees[impl.kind] if impl.kind.startswith("rev:") else ROOT
     warmup = [] if algo.on_policy else ["--learning-starts", str(args.learning_starts)]
     total = impl.steps if algo.on_policy else args.learning_starts + impl.steps
-    return [sys.executable, str(ROOT / algo.script), "--env-id", impl.env_id, "--seed", str(seed), *warmup,
+    return [sys.executable, str(root / algo.script), "--env-id", impl.env_id, "--seed", str(seed), *warmup,
             *algo.flags, "--total-timesteps", str(total), "--no-cuda"]
 
 
@@ -213,12 +222,11 @@ def run(impl: Impl, args: argparse.Namespace, seed: int, workdir: str) -> float 
     return result(impl, start(impl, args, seed, workdir))
 
 
-def run_pair(algo: str, args: argparse.Namespace, r: int, workdir: str) -> tuple[float | None, float | None]:
-    """--concurrent: our run and SB3's at the same time, on cores 0 and 1 (swapped on odd repeats)."""
-    ours, sb3 = impls_of(algo, args)
+def run_pair(impls: list[Impl], args: argparse.Namespace, r: int, workdir: str) -> list[float | None]:
+    """--concurrent: our run and the other at the same time, on cores 0 and 1 (swapped on odd repeats)."""
     cores = (0, 1) if r % 2 == 0 else (1, 0)
-    procs = [start(impl, args, args.seed + r, workdir, cpu) for impl, cpu in zip((ours, sb3), cores)]
-    return result(ours, procs[0]), result(sb3, procs[1])
+    procs = [start(impl, args, args.seed + r, workdir, cpu) for impl, cpu in zip(impls, cores)]
+    return [result(impl, proc) for impl, proc in zip(impls, procs)]
 
 
 def median(values: list) -> float | None:
@@ -226,74 +234,75 @@ def median(values: list) -> float | None:
     return statistics.median(values) if values else None
 
 
+def summarize(algo: str, impls: list[Impl], sps: dict) -> list[dict]:
+    """Per comparison: both medians, the ratio of the medians, and the ratios of the repeats (ours and the
+    other from the same repeat, run next to each other): their median and range."""
+    ours = sps[impls[0]]
+    rows = []
+    for other in impls[1:]:
+        ratios = [o / b for o, b in zip(ours, sps[other]) if o and b]
+        rows.append(dict(algo=algo, env_id=other.env_id, steps=other.steps, ours_sps=median(ours), against=other.kind,
+                         against_name=other.name, against_sps=median(sps[other]),
+                         ratio=median(ours) / median(sps[other]) if median(ours) and median(sps[other]) else None,
+                         repeat_ratios=ratios, repeat_ratio_median=median(ratios)))
+    return rows
+
+
 def main() -> None:
     args = parse_args()
     if args.sb3_worker:
         return sb3_worker(args)
-
-    algos = []
-    for algo in args.algos:
-        if (ROOT / ALGOS[algo].script).exists():
-            algos.append(algo)
-        else:
-            print(f"skipping {algo}: {ROOT / ALGOS[algo].script} does not exist")
+    algos = [a for a in args.algos if (ROOT / ALGOS[a].script).exists()]
     if args.concurrent:
-        if len(os.sched_getaffinity(0)) < 2:
-            sys.exit("error: --concurrent needs 2 CPUs, one per run of a pair")
+        if len(os.sched_getaffinity(0)) < 2 or len(args.against) != 1:
+            sys.exit("error: --concurrent needs 2 CPUs and one --against: each pair runs side by side, one core each")
         args.threads = 1
-    # each of our scripts followed by its SB3 counterpart, each run once (sac_no_reparam reuses SB3's SAC)
-    impls = list(dict.fromkeys(impl for a in algos for impl in impls_of(a, args)))
-    sps = {impl: [] for impl in impls}
-    pairs = {algo: [] for algo in algos}  # --concurrent: (ours, SB3) SPS of each pair
-    print(f"{args.learning_starts} random steps, then the timed training steps; {args.threads} torch threads "
-          f"on CPU; {args.repeats} round-robin repeats of " +
-          (f"{len(algos)} pairs run side by side" if args.concurrent else f"{len(impls)} runs"))
+    print(f"{args.learning_starts} random steps, then the timed training steps; {args.threads} torch threads on CPU; "
+          f"{args.repeats} round-robin repeats of ours against {', '.join(args.against)}" + (", side by side" if args.concurrent else ""))
     load_before = os.getloadavg()[0]
     print(f"load average before: {load_before:.2f} on {os.cpu_count()} CPUs (other work on the CPUs skews the figures)")
     with tempfile.TemporaryDirectory(prefix="speed-") as workdir:
-        for r in range(args.repeats):
-            if args.concurrent:
+        args.worktrees = {}
+        for kind in args.against:  # our scripts at a git revision, checked out beside the working tree
+            if kind.startswith("rev:"):
+                args.worktrees[kind] = Path(workdir) / f"rev-{len(args.worktrees)}"
+                subprocess.run(["git", "worktree", "add", "--detach", "-q", str(args.worktrees[kind]), kind[4:]], cwd=ROOT, check=True)
+        try:
+            impls = {algo: impls_of(algo, args) for algo in algos}
+            sps = {impl: [] for algo in algos for impl in impls[algo]}
+            for r in range(args.repeats):
                 for algo in algos:
-                    pairs[algo].append(run_pair(algo, args, r, workdir))
-                    print(f"[repeat {r + 1}/{args.repeats}] {algo:15} ours / SB3 side by side: " +
-                          " / ".join("failed" if v is None else f"{v:.1f}" for v in pairs[algo][-1]) + " SPS", flush=True)
-                continue
-            for impl in impls:
-                sps[impl].append(run(impl, args, args.seed + r, workdir))
-                value = "failed" if sps[impl][-1] is None else f"{sps[impl][-1]:.1f} SPS"
-                print(f"[repeat {r + 1}/{args.repeats}] {impl.kind:4} {impl.name:15} {impl.env_id:12} "
-                      f"{impl.steps:6} steps: {value}", flush=True)
+                    if args.concurrent:
+                        values = run_pair(impls[algo], args, r, workdir)
+                    else:  # one after the other, the order turned every repeat
+                        order = impls[algo] if r % 2 == 0 else impls[algo][::-1]
+                        values = dict(zip(order, [run(impl, args, args.seed + r, workdir) for impl in order]))
+                        values = [values[impl] for impl in impls[algo]]
+                    for impl, value in zip(impls[algo], values):
+                        sps[impl].append(value)
+                    print(f"[repeat {r + 1}/{args.repeats}] {algo:15} " + ", ".join(
+                        f"{impl.kind} {'failed' if v is None else f'{v:.1f}'}" for impl, v in zip(impls[algo], values)) + " SPS", flush=True)
+        finally:
+            for tree in args.worktrees.values():
+                subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
 
-    rows = []
-    for algo in algos:
-        ours_impl, sb3_impl = impls_of(algo, args)
-        if args.concurrent:
-            ours, sb3 = median([o for o, _ in pairs[algo]]), median([b for _, b in pairs[algo]])
-            ratio = median([o / b for o, b in pairs[algo] if o and b])
-        else:
-            ours, sb3 = median(sps[ours_impl]), median(sps[sb3_impl])
-            ratio = ours / sb3 if ours and sb3 else None
-        rows.append(dict(algo=algo, env_id=ours_impl.env_id, steps=ours_impl.steps, ours_sps=ours, sb3_algo=ALGOS[algo].sb3,
-                         sb3_sps=sb3, ratio=ratio))
+    rows = [row for algo in algos for row in summarize(algo, impls[algo], sps)]
     fmt = lambda x, spec: "-" if x is None else format(x, spec)  # noqa: E731
-    print(f"\n{'algorithm':16} {'env':12} {'ours SPS':>9} {'SB3':>5} {'SB3 SPS':>9} {'ours/SB3':>9}")
+    print(f"\n{'algorithm':16} {'env':12} {'ours SPS':>9} {'against':>14} {'its SPS':>9} {'ratio':>6} {'per repeat: median (range)':>28}")
     for row in rows:
-        print(f"{row['algo']:16} {row['env_id']:12} {fmt(row['ours_sps'], '9.1f')} {row['sb3_algo']:>5} "
-              f"{fmt(row['sb3_sps'], '9.1f')} {fmt(row['ratio'], '9.2f')}")
+        spread = f"{min(row['repeat_ratios']):.2f}–{max(row['repeat_ratios']):.2f}" if row["repeat_ratios"] else "-"
+        print(f"{row['algo']:16} {row['env_id']:12} {fmt(row['ours_sps'], '9.1f')} {row['against'][:14]:>14} "
+              f"{fmt(row['against_sps'], '9.1f')} {fmt(row['ratio'], '6.2f')} {fmt(row['repeat_ratio_median'], '13.2f')} ({spread})")
     load_after = os.getloadavg()[0]
-    print(f"(median of {args.repeats} runs each" + ("; ours/SB3: the median of the pairs' ratios" if args.concurrent else "")
-          + f"; load average after: {load_after:.2f})")
-
+    print(f"(ratio: ours / the other, medians of {args.repeats} runs each; per repeat: the repeats' own ratios; "
+          f"load average after: {load_after:.2f})")
     if args.json:
-        import stable_baselines3
         import torch
 
-        result = dict(learning_starts=args.learning_starts,
-                      repeats=args.repeats, threads=args.threads, concurrent=args.concurrent, seed=args.seed, command=sys.argv,
-                      cpus=os.cpu_count(), load_average_before=load_before, load_average_after=load_after,
-                      versions=dict(torch=torch.__version__, stable_baselines3=stable_baselines3.__version__),
-                      rows=rows, runs=[dict(impl=f"{i.kind}:{i.name}", env_id=i.env_id, sps=v) for i, v in sps.items()],
-                      pairs={algo: [dict(ours=o, sb3=b) for o, b in p] for algo, p in pairs.items() if p})
+        result = dict(learning_starts=args.learning_starts, repeats=args.repeats, threads=args.threads, concurrent=args.concurrent,
+                      seed=args.seed, command=sys.argv, cpus=os.cpu_count(), load_average_before=load_before,
+                      load_average_after=load_after, versions=dict(torch=torch.__version__), rows=rows,
+                      runs=[dict(impl=f"{i.kind}:{i.name}", env_id=i.env_id, sps=v) for i, v in sps.items()])
         args.json.write_text(json.dumps(result, indent=2) + "\n")
         print(f"results written to {args.json}")
 

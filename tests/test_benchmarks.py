@@ -149,3 +149,17 @@ def test_profile_split_accounts_for_the_whole_training_phase(workdir):
     # the unprofiled run timed its 30 updates (rb.sample to optimizer.step): some, not all, of the phase
     assert 0 < plain["update"] < plain["total"], plain
     assert "| ours | " in proc.stdout and "ours, unprofiled: the update takes" in proc.stdout
+
+
+def test_speed_compares_our_scripts_with_a_git_revision(workdir):
+    """speed.py --against rev:REV (SB3 is not installed by the README's test command): our dqn.py from
+    the working tree against itself at HEAD, in a worktree speed.py makes and removes."""
+    out = workdir / "speed.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--algos", "dqn", "--against", "rev:HEAD",
+                           "--repeats", "1", "--steps", "500", "--learning-starts", "100", "--threads", "1", "--json", str(out)],
+                          cwd=workdir, capture_output=True, text=True, timeout=600, env=script_env())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["against"] == "rev:HEAD" and row["ours_sps"] > 0 and row["against_sps"] > 0 and row["ratio"] > 0
+    listed = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True).stdout
+    assert "speed-" not in listed  # the worktree is gone
