@@ -203,7 +203,7 @@ def update_target(target_network: QNetwork, q_network: QNetwork, tau: float) -> 
             target_network.load_state_dict(q_network.state_dict())  # θ⁻ ← θ
         else:
             for target_param, param in zip(target_network.parameters(), q_network.parameters()):
-                target_param.copy_(tau * param + (1 - tau) * target_param)
+                target_param.lerp_(param, tau)  # θ⁻ + τ(θ − θ⁻) = τθ + (1 − τ)θ⁻, in place
 
 
 def update(data: Batch, q_network: QNetwork, target_network: QNetwork, optimizer: torch.optim.Optimizer, args: Args) -> dict:

@@ -219,7 +219,7 @@ def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
     """φ' ← τφ + (1 − τ)φ' for every parameter, outside autograd (the targets never require grad)."""
     with torch.no_grad():
         for target_param, param in zip(target.parameters(), source.parameters()):
-            target_param.copy_(tau * param + (1 - tau) * target_param)
+            target_param.lerp_(param, tau)  # φ' + τ(φ − φ') = τφ + (1 − τ)φ', in place: 3× faster than the formula's 3 ops
 
 
 class Optimizers(NamedTuple):

@@ -1,0 +1,180 @@
+"""The README's "What to expect": each script on its home environments, beside Stable-Baselines3.
+
+Every row of ROWS runs our script over 5 seeds and its SB3 counterpart (benchmarks/sb3_run.py, the
+same hyperparameters) over 3, with --save-model so that each run ends with 10 deterministic
+evaluation episodes. The runs are grid.py's (resumable: a finished run is not run again), two at a
+time with one torch thread each (--workers, --threads). Per row the table gives the median wall time
+of a run, and over the seeds the mean ± std of the last 10 training episodes' mean return (CleanRL's
+measure) and of the evaluation's mean return. --write puts the table into README.md and docs/results.md
+(between their `expect` markers) and the curves into docs/expect.png.
+
+Run:  python benchmarks/expect.py --out results/expect --write        (about 7 hours on 2 cores)
+      python benchmarks/expect.py --out results/expect --only Pendulum-v1 CartPole-v1
+"""
+import argparse
+import re
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import grid  # noqa: E402
+import plot  # noqa: E402
+
+PENDULUM = "--total-timesteps 20000 --learning-starts 1000"
+# (our script, environment, its flags: the budget, SB3's algorithm or None)
+ROWS = [
+    ("sac_continuous", "Pendulum-v1", PENDULUM, "SAC"),
+    ("sac_no_reparam", "Pendulum-v1", PENDULUM, "SAC"),
+    ("td3", "Pendulum-v1", PENDULUM, "TD3"),
+    ("ddpg", "Pendulum-v1", PENDULUM, "DDPG"),
+    ("sac_continuous", "Hopper-v4", "--total-timesteps 100000", "SAC"),
+    ("sac_no_reparam", "Hopper-v4", "--total-timesteps 100000", "SAC"),
+    ("td3", "Hopper-v4", "--total-timesteps 100000", "TD3"),
+    ("ddpg", "Hopper-v4", "--total-timesteps 100000", "DDPG"),
+    ("dqn", "CartPole-v1", "--total-timesteps 500000", "DQN"),
+    ("ddqn", "CartPole-v1", "--total-timesteps 500000", None),  # SB3 has no Double DQN
+    ("ppo", "CartPole-v1", "--total-timesteps 500000", "PPO"),
+    ("a2c", "CartPole-v1", "--total-timesteps 500000", "A2C"),
+    ("ppo", "Hopper-v4", "--total-timesteps 100000", "PPO"),
+    ("a2c", "Hopper-v4", "--total-timesteps 100000", "A2C"),
+]
+OUR_SEEDS, SB3_SEEDS = (1, 2, 3, 4, 5), (1, 2, 3)
+
+
+def budget(flags: str) -> str:
+    steps = int(re.search(r"--total-timesteps (\d+)", flags).group(1))
+    return f"{steps // 1000}k"
+
+
+def plan(args: argparse.Namespace) -> list[grid.Run]:
+    """The grid's runs: ours and SB3's for every row (a shared SB3 arm runs once)."""
+    runs = {}
+    for script, env_id, flags, sb3 in ROWS:
+        if args.only and env_id not in args.only:
+            continue
+        arms = [(script, f"{script}.py", OUR_SEEDS)]
+        if sb3:
+            arms.append((f"sb3-{sb3.lower()}", f"benchmarks/sb3_run.py --algo {sb3}", SB3_SEEDS))
+        for arm, command, seeds in arms:
+            words = command.split()
+            all_flags = (*words[1:], *flags.split(), "--save-model" if arm == script else "", "--eval-episodes", "10")
+            for seed in seeds:
+                folder = args.out / "runs" / f"{arm}__{env_id}__{budget(flags)}__{seed}"
+                runs[folder] = grid.Run(arm, words[0], tuple(f for f in all_flags if f), env_id, seed, str(folder), args.threads,
+                                        ())
+    return list(runs.values())
+
+
+def figures(runs: list[grid.Run]) -> dict:
+    """{(arm, env_id, budget): {"seconds": [...], "last10": [...], "eval": [...], "curves": [...]}} of the finished runs."""
+    out = {}
+    for run in runs:
+        path = Path(run.folder) / "result.csv"
+        if not path.is_file():
+            continue
+        rows = grid.read_rows(path)
+        final = {tag: float(value) for _, _, _, _, tag, _, value in rows if tag.startswith("final/")}
+        curve = [(int(step), float(value)) for _, _, _, _, tag, step, value in rows if tag == "charts/episodic_return"]
+        key = (run.arm, run.env_id, budget(" ".join(run.flags)))
+        entry = out.setdefault(key, {"seconds": [], "last10": [], "eval": [], "curves": []})
+        entry["seconds"].append(final["final/seconds"])
+        entry["last10"].append(final.get("final/return_last10", float("nan")))
+        entry["eval"].append(final.get("final/eval_return", float("nan")))
+        entry["curves"].append(sorted(curve))
+    return out
+
+
+def cell(values: list[float]) -> str:
+    return f"{statistics.mean(values):.0f} ± {statistics.pstdev(values):.0f}" if values else "—"
+
+
+def minutes(seconds: list[float]) -> str:
+    return f"{statistics.median(seconds) / 60:.1f} min" if seconds else "—"
+
+
+def table(found: dict) -> str:
+    lines = ["| script | environment, steps | time per run | last 10 training episodes | evaluation (10 episodes) "
+             "| SB3: time per run | SB3: last 10 | SB3: evaluation |", "|---|---|---|---|---|---|---|---|"]
+    for script, env_id, flags, sb3 in ROWS:
+        ours = found.get((script, env_id, budget(flags)))
+        if ours is None:
+            continue
+        theirs = found.get((f"sb3-{sb3.lower()}", env_id, budget(flags)), {}) if sb3 else {}
+        n, m = len(ours["last10"]), len(theirs.get("last10", []))
+        lines.append(f"| `{script}.py` | {env_id}, {budget(flags)} | {minutes(ours['seconds'])} | {cell(ours['last10'])} "
+                     f"| {cell(ours['eval'])} | {minutes(theirs.get('seconds', []))} | {cell(theirs.get('last10', []))} "
+                     f"| {cell(theirs.get('eval', []))} |" + ("" if n == 5 and m in (0, 3) else f" <!-- {n} and {m} seeds -->"))
+    return "\n".join(lines)
+
+
+def draw(found: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in ROWS if (r[0], r[1], budget(r[2])) in found]
+    cols = 4
+    fig, axes = plt.subplots((len(rows) + cols - 1) // cols, cols, figsize=(18, 3.6 * ((len(rows) + cols - 1) // cols)), squeeze=False)
+    for ax, (script, env_id, flags, sb3) in zip(axes.flat, rows):
+        for arm, color in ((script, "C0"), (f"sb3-{sb3.lower()}" if sb3 else None, "C1")):
+            entry = found.get((arm, env_id, budget(flags)))
+            if not entry or not all(entry["curves"]):
+                continue
+            steps, ys = plot.curves_on_common_steps(entry["curves"], 10, 100)
+            ax.plot(steps, ys.mean(0), color=color, label=f"{'ours' if arm == script else 'SB3'} ({len(ys)} seeds)")
+            ax.fill_between(steps, ys.mean(0) - ys.std(0), ys.mean(0) + ys.std(0), color=color, alpha=0.2, linewidth=0)
+        ax.set_title(f"{script}.py, {env_id}", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    for ax in list(axes.flat)[len(rows):]:
+        ax.axis("off")
+    fig.suptitle("episodic return against environment steps; line: mean across seeds, band: ± 1 std", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def write_between(path: Path, marker: str, text: str) -> None:
+    """Replaces what lies between `<!-- {marker} -->` and `<!-- /{marker} -->` in a Markdown file."""
+    content = path.read_text()
+    start, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"
+    if start not in content or end not in content:
+        sys.exit(f"error: {path} has no {start} … {end} markers")
+    head, rest = content.split(start, 1)
+    path.write_text(head + start + "\n" + text + "\n" + end + rest.split(end, 1)[1])
+
+
+def main(argv=None) -> None:
+    from tqdm import tqdm
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", type=Path, required=True, help="folder of the runs")
+    p.add_argument("--workers", type=int, default=2, help="runs at a time")
+    p.add_argument("--threads", type=int, default=1, help="torch threads of each run")
+    p.add_argument("--only", nargs="*", help="only the rows on these environments")
+    p.add_argument("--write", action="store_true", help="write the table into README.md and docs/results.md, the plot to docs/")
+    args = p.parse_args(argv)
+    runs = plan(args)
+    todo = [run for run in runs if not (Path(run.folder) / "result.csv").is_file()]
+    print(f"{len(runs)} runs, {len(runs) - len(todo)} already done, {len(todo)} to run, {args.workers} at a time")
+    with tqdm(total=len(todo), unit="run", dynamic_ncols=True) as progress:
+        failures = grid.run_local(todo, args.workers, progress)
+    found = figures(runs)
+    text = table(found)
+    print(text)
+    if args.write:
+        conditions = (f"Measured with `python benchmarks/expect.py --out results/expect --write`: {args.workers} runs at a "
+                      f"time on a 2-core CPU, {args.threads} torch thread each; ours over seeds {', '.join(map(str, OUR_SEEDS))}, "
+                      f"SB3 2.9.2 over {', '.join(map(str, SB3_SEEDS))}; mean ± std across seeds.")
+        write_between(ROOT / "README.md", "expect", text + "\n\n" + conditions)
+        write_between(ROOT / "docs" / "results.md", "expect", text + "\n\n" + conditions)
+        draw(found, ROOT / "docs" / "expect.png")
+    if failures:
+        sys.exit(f"error: {len(failures)} run(s) failed; run the same command again to retry them")
+
+
+if __name__ == "__main__":
+    main()
