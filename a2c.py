@@ -298,8 +298,8 @@ def update(data: Batch, agent: Agent, optimizer: torch.optim.Optimizer, args: Ar
     entropy_loss = entropy.mean()
     loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss  # L = L^PG + c_v L^V − c_e H
     plumbing.gradient_step(optimizer, loss, args.max_grad_norm)
-    return {"charts/learning_rate": optimizer.param_groups[0]["lr"], "losses/value_loss": v_loss, "losses/policy_loss": pg_loss,
-            "losses/entropy": entropy_loss, "losses/explained_variance": 1 - (data.returns - data.values).var() / data.returns.var()}
+    return {"charts/learning_rate": optimizer.param_groups[0]["lr"], "losses/value_loss": v_loss.detach(), "losses/policy_loss": pg_loss.detach(),
+            "losses/entropy": entropy_loss.detach(), "losses/explained_variance": 1 - (data.returns - data.values).var() / data.returns.var()}
 
 
 @torch.no_grad()

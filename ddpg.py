@@ -51,6 +51,8 @@ class Args(plumbing.RunArgs):
     """mean reversion θ of the Ornstein–Uhlenbeck noise (its σ is --exploration-noise)"""
     policy_frequency: int = 1
     """the delay d: the actor and the targets are updated once every d critic updates"""
+    compile: bool = False
+    """if toggled, compile the update into one graph with torch.compile: faster updates after a minute or so of compiling"""
 
     def check(self) -> None:
         """One clear line for a bad flag, before anything is built."""
@@ -202,15 +204,15 @@ def update(data: Batch, actor: Actor, actor_target: Actor, qf: QNetwork, qf_targ
     # g.2 critic update: gradient step on L(θ)
     qf_loss, qf_values, y = critic_loss(data, actor_target, qf, qf_target, args.gamma)
     plumbing.gradient_step(opt.q, qf_loss)
-    losses = {"losses/qf_loss": qf_loss / len(qf_values)}  # the mean over the critics, and each critic's:
-    for i, q in enumerate(qf_values, 1):  # mean Q_θi(s, a) and E[(Q_θi(s, a) − y)²]
+    losses = {"losses/qf_loss": qf_loss.detach() / len(qf_values)}  # numbers to log: the mean over the critics,
+    for i, q in enumerate((q.detach() for q in qf_values), 1):  # and each critic's mean Q_θi(s, a) and E[(Q_θi(s, a) − y)²]
         losses[f"losses/qf{i}_values"], losses[f"losses/qf{i}_loss"] = q.mean(), ((q - y) ** 2).mean()
 
     # g.3 policy update: actor and targets once every d critic updates
     if update_actor:
         pi_loss = actor_loss(data.obs, actor, qf)
         plumbing.gradient_step(opt.actor, pi_loss)  # φ only: no critic gradients
-        losses["losses/actor_loss"] = pi_loss
+        losses["losses/actor_loss"] = pi_loss.detach()
 
         # g.4 soft target updates θ' ← τθ + (1 − τ)θ' (for each critic), φ' ← τφ + (1 − τ)φ'
         soft_update(qf_target, qf, args.tau)
@@ -243,6 +245,7 @@ def train(args: Args, checkpoint: dict | None) -> None:
     # what a checkpoint holds: everything the algorithm has learned or stored
     obs = run.start(dict(actor=actor, actor_target=actor_target, qf=qf, qf_target=qf_target, q_optimizer=opt.q,
                          actor_optimizer=opt.actor, rb=rb))
+    learn = plumbing.compiled(update, opt) if args.compile else update  # the notes' update steps g.2–g.4
 
     losses = {}  # the latest of each loss, logged every 100 iterations
     for iteration in range(run.global_step // args.num_envs + 1, num_iterations + 1):
@@ -268,7 +271,7 @@ def train(args: Args, checkpoint: dict | None) -> None:
         # g. learn once past learning_starts: g.1 sample a minibatch from D, g.2–g.4 update
         if global_step > args.learning_starts:
             data = rb.sample(args.batch_size)
-            losses.update(update(data, actor, actor_target, qf, qf_target, opt, args,
+            losses.update(learn(data, actor, actor_target, qf, qf_target, opt, args,
                                  iteration % args.policy_frequency == 0))
             if iteration % 100 == 0:
                 run.log(global_step, losses)

@@ -211,7 +211,7 @@ def update(data: Batch, q_network: QNetwork, target_network: QNetwork, optimizer
     """Notes 001 e.2 on one minibatch: a gradient step on L(θ), the target y held constant. Returns the losses to log."""
     loss, q_taken, y = td_loss(data, q_network, target_network, args.gamma, args.loss)
     plumbing.gradient_step(optimizer, loss)
-    return {"losses/td_loss": loss, "losses/q_values": q_taken.mean()}
+    return {"losses/td_loss": loss.detach(), "losses/q_values": q_taken.detach().mean()}
 
 
 # ---------------------------------------------------------------------------------------------

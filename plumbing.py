@@ -22,6 +22,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 import tyro
+from torch.optim.adam import adam as functional_adam
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
@@ -366,8 +367,9 @@ class Run:
         self.progress.close()
         self.envs.close()
         if self.train_start is not None and self.global_step > self.train_start[1]:
-            sps = (self.global_step - self.train_start[1]) / (time.time() - self.train_start[0])
-            print(f"training-phase SPS: {sps:.1f} (steps after --learning-starts per second)")
+            sps = (self.global_step - self.train_start[1]) / (time.time() - self.train_start[0] - COMPILING["seconds"])
+            print(f"training-phase SPS: {sps:.1f} (steps after --learning-starts per second" +
+                  (f", not counting {COMPILING['seconds']:.1f} s of compiling)" if COMPILING["seconds"] else ")"))
         result = None
         if self.args.save_model:
             path = f"runs/{self.name}/{self.args.exp_name}.pt"
@@ -408,6 +410,8 @@ def gradient_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, max_grad
     `max_grad_norm` if given. A loss that is not finite is not used: the step is skipped, the
     parameters and the optimizer's moments stay as they were, and optimizer.skipped counts it."""
     params = [p for group in optimizer.param_groups for p in group["params"]]
+    if torch.compiler.is_compiling():  # --compile: the step is part of the update's one graph
+        return adam_in_graph(optimizer, loss, params)
     if not math.isfinite(loss.item()):  # (torch.isfinite then bool() costs 9 µs, this 1)
         optimizer.skipped = getattr(optimizer, "skipped", 0) + 1
         return
@@ -416,6 +420,59 @@ def gradient_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, max_grad
     if max_grad_norm is not None:
         torch.nn.utils.clip_grad_norm_(params, max_grad_norm, foreach=True)
     optimizer.step()
+
+
+def adam_in_graph(optimizer: torch.optim.Adam, loss: torch.Tensor, params: list) -> None:
+    """gradient_step inside a compiled update: the same Adam step, in a form one graph can hold
+    (torch.autograd.grad, and torch's functional Adam on the optimizer's own state), and the NaN guard
+    decided in the graph: where the loss is not finite, every parameter and moment keeps its value and
+    optimizer.skipped counts the step. No host sync."""
+    group = optimizer.param_groups[0]
+    grads = [g.contiguous() for g in torch.autograd.grad(loss, params)]
+    states = [optimizer.state[p] for p in params]
+    exp_avgs, exp_avg_sqs, steps = ([state[k] for state in states] for k in ("exp_avg", "exp_avg_sq", "step"))
+    finite = torch.isfinite(loss)
+    with torch.no_grad():
+        kept = [t.clone() for t in (*params, *exp_avgs, *exp_avg_sqs, *steps)]
+        functional_adam(params, grads, exp_avgs, exp_avg_sqs, [], steps, foreach=True, capturable=True, amsgrad=False,
+                        beta1=group["betas"][0], beta2=group["betas"][1], lr=group["lr"], weight_decay=group["weight_decay"],
+                        eps=group["eps"], maximize=False)
+        for t, old in zip((*params, *exp_avgs, *exp_avg_sqs, *steps), kept):
+            t.copy_(torch.where(finite, t, old))
+        optimizer.skipped.add_((~finite).long())
+
+
+def compiled(update: Callable, optimizers) -> Callable:
+    """--compile: `update` compiled into one graph (one per variant it is called with, e.g. with and
+    without the delayed actor step), Adam steps included (see adam_in_graph). The optimizers' state is
+    created first, as a graph cannot create it. The random numbers are torch's own, as in eager mode,
+    so a compiled update computes what the eager one does, to rounding."""
+    import torch._dynamo
+    import torch._inductor.config
+
+    torch._dynamo.config.trace_autograd_ops = True  # torch.autograd.grad inside the graph
+    torch._inductor.config.fallback_random = True  # eager's random numbers, not inductor's own generator
+    for optimizer in (o for o in optimizers if o is not None):
+        for p in (p for group in optimizer.param_groups for p in group["params"]):
+            if not optimizer.state[p]:  # what Adam's first step would create; the step counter in p's precision
+                optimizer.state[p] = {"step": torch.zeros((), dtype=p.dtype, device=p.device), "exp_avg": torch.zeros_like(p),
+                                      "exp_avg_sq": torch.zeros_like(p)}
+        optimizer.skipped = torch.tensor(int(getattr(optimizer, "skipped", 0)), device=p.device)
+    graph, variants = torch.compile(update, fullgraph=True), set()
+
+    def call(*args, **kwargs):
+        variant = tuple(v for v in (*args, *kwargs.values()) if isinstance(v, (bool, int)))  # a new one compiles
+        if variant in variants:
+            return graph(*args, **kwargs)
+        variants.add(variant)
+        start = time.time()
+        out = graph(*args, **kwargs)
+        COMPILING["seconds"] += time.time() - start
+        return out
+    return call
+
+
+COMPILING = {"seconds": 0.0}  # spent compiling (first calls of compiled variants): not counted in the training speed
 
 
 def buffer_state(buffer) -> dict:

@@ -320,8 +320,8 @@ def update(data: Batch, agent: Agent, optimizer: torch.optim.Optimizer, args: Ar
                 log_ratio = new_logprob - data.logprobs[mb]
                 approx_kl = ((ratio - 1) - log_ratio).mean()  # KL(π_θ ‖ π_θ') estimate, k3 of Schulman
                 clipfracs.append(((ratio - 1.0).abs() > args.clip_coef).float().mean())
-    return {"charts/learning_rate": optimizer.param_groups[0]["lr"], "losses/value_loss": v_loss, "losses/policy_loss": pg_loss,
-            "losses/entropy": entropy_loss, "losses/approx_kl": approx_kl, "losses/clipfrac": torch.stack(clipfracs).mean(),
+    return {"charts/learning_rate": optimizer.param_groups[0]["lr"], "losses/value_loss": v_loss.detach(), "losses/policy_loss": pg_loss.detach(),
+            "losses/entropy": entropy_loss.detach(), "losses/approx_kl": approx_kl, "losses/clipfrac": torch.stack(clipfracs).mean(),
             "losses/explained_variance": 1 - (data.returns - data.values).var() / data.returns.var()}
 
 

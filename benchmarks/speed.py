@@ -21,6 +21,7 @@ Run:  python benchmarks/speed.py --algos sac td3 dqn ppo a2c --repeats 3 --json 
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -65,6 +66,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--against", nargs="+", default=["sb3"], metavar="IMPL",
                    help="what ours is compared with: sb3 (Stable-Baselines3, the default), and/or rev:REV, our scripts at "
                         "the git revision REV (e.g. rev:main), all run round-robin")
+    p.add_argument("--flags", default="", help="more flags for our scripts' runs (not the --against ones), e.g. \"--compile on\"")
     p.add_argument("--concurrent", action="store_true",
                    help="run each of our scripts at the same time as its SB3 counterpart, each pinned to a core of "
                         "its own with 1 thread (--threads ignored), swapping cores every repeat: the machine's drift "
@@ -190,8 +192,9 @@ def command(impl: Impl, args: argparse.Namespace, seed: int) -> list[str]:
     root = args.worktrees[impl.kind] if impl.kind.startswith("rev:") else ROOT
     warmup = [] if algo.on_policy else ["--learning-starts", str(args.learning_starts)]
     total = impl.steps if algo.on_policy else args.learning_starts + impl.steps
+    extra = shlex.split(getattr(args, "flags", "")) if impl.kind == "ours" else []
     return [sys.executable, str(root / algo.script), "--env-id", impl.env_id, "--seed", str(seed), *warmup,
-            *algo.flags, "--total-timesteps", str(total), "--no-cuda"]
+            *algo.flags, "--total-timesteps", str(total), "--no-cuda", *extra]
 
 
 def run_env(threads: int, workdir: str) -> dict:

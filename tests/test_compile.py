@@ -1,0 +1,83 @@
+"""--compile: the update compiled into one graph computes what the eager update computes."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+import plumbing
+
+OBS, ACT, BATCH, UPDATES = 5, 2, 64, 6
+
+
+def minibatches(module, n: int) -> list:
+    g = torch.Generator().manual_seed(0)
+    rand = lambda *shape: torch.randn(*shape, generator=g, dtype=torch.float64)  # noqa: E731
+    return [module.Batch(rand(BATCH, OBS), rand(BATCH, ACT).tanh(), rand(BATCH), rand(BATCH, OBS),
+                         (torch.rand(BATCH, generator=g) < 0.1).double(), torch.zeros(BATCH, dtype=torch.float64))
+            for _ in range(n)]
+
+
+def learner(name: str):
+    """The script's networks and optimizers in float64, and a call of its update on a minibatch (the
+    delayed actor step on every second update, as in training)."""
+    module = __import__(name)
+    torch.manual_seed(0)
+    args = module.Args()
+    actor = module.Actor(OBS, ACT, -np.ones(ACT), np.ones(ACT)).double()
+    qf = (module.QNetwork(OBS, ACT) if name == "ddpg" else module.TwinQ(OBS, ACT)).double()
+    qf_target = copy.deepcopy(qf).requires_grad_(False)
+    if name.startswith("sac"):
+        log_alpha = torch.tensor(np.log(0.2), dtype=torch.float64, requires_grad=True)
+        opt = module.Optimizers(torch.optim.Adam(qf.parameters(), lr=1e-3), torch.optim.Adam(actor.parameters(), lr=3e-4),
+                                torch.optim.Adam([log_alpha], lr=1e-3))
+        call = lambda f, data, i: f(data, actor, qf, qf_target, log_alpha, opt, -float(ACT), args,  # noqa: E731
+                                    actor_updates=2 if i % 2 else 0, update_targets=True)
+        nets = [actor, qf, qf_target, log_alpha]
+    else:
+        actor_target = copy.deepcopy(actor).requires_grad_(False)
+        opt = module.Optimizers(torch.optim.Adam(qf.parameters(), lr=3e-4), torch.optim.Adam(actor.parameters(), lr=3e-4))
+        call = lambda f, data, i: f(data, actor, actor_target, qf, qf_target, opt, args, i % 2 == 1)  # noqa: E731
+        nets = [actor, actor_target, qf, qf_target]
+    return module, opt, call, nets
+
+
+def tensors(nets) -> list:
+    return [t.detach() for net in nets for t in ([net] if isinstance(net, torch.Tensor) else net.state_dict().values())]
+
+
+@pytest.mark.parametrize("name", ["sac_continuous", "td3"])
+def test_compiled_update_computes_what_the_eager_update_does(name):
+    """Six updates each way, float64, the same minibatches and random numbers: the losses and every
+    weight agree to 1e-10 (relative), the Adam moments included (the step counters are float64 too)."""
+    module, eager_opt, eager, eager_nets = learner(name)
+    _, compiled_opt, compiled, compiled_nets = learner(name)
+    step = plumbing.compiled(module.update, compiled_opt)
+    for i, data in enumerate(minibatches(module, UPDATES)):
+        torch.manual_seed(100 + i)
+        eager_losses = eager(module.update, data, i)
+        torch.manual_seed(100 + i)
+        compiled_losses = compiled(step, data, i)
+        assert eager_losses.keys() == compiled_losses.keys()
+        for tag in eager_losses:
+            torch.testing.assert_close(compiled_losses[tag], eager_losses[tag], rtol=1e-10, atol=1e-10, msg=tag)
+    for a, b in zip(tensors(eager_nets), tensors(compiled_nets)):
+        torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-10)
+    for a, b in zip(eager_opt.q.state.values(), compiled_opt.q.state.values()):
+        torch.testing.assert_close(b["exp_avg_sq"], a["exp_avg_sq"], rtol=1e-10, atol=1e-14)
+
+
+def test_compiled_update_skips_a_step_whose_loss_is_not_finite():
+    """A NaN reward: the critic's loss is NaN, so its step is skipped inside the graph: the critics and
+    their Adam moments keep their values, and the skipped count goes up, with no host sync."""
+    module, opt, call, nets = learner("td3")
+    step = plumbing.compiled(module.update, opt)
+    (data,) = minibatches(module, 1)
+    call(step, data, 0)  # a finite step first
+    before = [t.clone() for t in opt.q.param_groups[0]["params"]]
+    moments = [s["exp_avg"].clone() for s in opt.q.state.values()]
+    bad = data._replace(rewards=data.rewards.clone().index_fill_(0, torch.tensor([3]), float("nan")))
+    losses = call(step, bad, 2)
+    assert torch.isnan(losses["losses/qf_loss"]) and int(opt.q.skipped) == 1
+    assert all(torch.equal(a, b) for a, b in zip(before, opt.q.param_groups[0]["params"]))
+    assert all(torch.equal(a, s["exp_avg"]) for a, s in zip(moments, opt.q.state.values()))
