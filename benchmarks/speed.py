@@ -64,8 +64,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--algos", nargs="+", choices=list(ALGOS), default=list(ALGOS))
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads of every run")
     p.add_argument("--against", nargs="+", default=["sb3"], metavar="IMPL",
-                   help="what ours is compared with: sb3 (Stable-Baselines3, the default), and/or rev:REV, our scripts at "
-                        "the git revision REV (e.g. rev:main), all run round-robin")
+                   help="what ours is compared with: sb3 (Stable-Baselines3, the default), sbx (Stable-Baselines-Jax), "
+                        "and/or rev:REV, our scripts at the git revision REV (e.g. rev:main), all run round-robin")
     p.add_argument("--flags", default="", help="more flags for our scripts' runs (not the --against ones), e.g. \"--compile on\"")
     p.add_argument("--concurrent", action="store_true",
                    help="run each of our scripts at the same time as its SB3 counterpart, each pinned to a core of "
@@ -74,6 +74,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1, help="seed of the first repeat (repeat r uses seed + r)")
     p.add_argument("--json", type=Path, help="also write the results to this file")
     p.add_argument("--sb3-worker", choices=sorted({a.sb3 for a in ALGOS.values()}), help=argparse.SUPPRESS)
+    p.add_argument("--sbx-worker", choices=["SAC", "TD3", "DDPG", "DQN", "PPO"], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if (args.steps is not None and args.steps <= 0) or args.learning_starts < 1 or args.repeats <= 0 or args.threads <= 0:
         p.error("need --steps > 0, --learning-starts >= 1, --repeats > 0, --threads > 0")
@@ -141,21 +142,59 @@ def build_sb3_on_policy(name: str, env_id: str, seed: int):
                policy_kwargs=nets, device="cpu", seed=seed, verbose=0)
 
 
+def build_sbx(name: str, env_id: str, learning_starts: int, seed: int):
+    """SBX (Stable-Baselines-Jax) with our scripts' hyperparameters, as build_sb3 configures SB3. SBX has no A2C."""
+    import gymnasium as gym
+    import numpy as np
+    from sbx import DDPG, DQN, PPO, SAC, TD3
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.noise import NormalActionNoise
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    if name == "PPO":  # our ppo.py's Box defaults, as build_sb3_on_policy
+        envs = VecNormalize(make_vec_env(env_id, n_envs=1, seed=seed), gamma=0.99, clip_obs=10.0, clip_reward=10.0)
+        return PPO("MlpPolicy", envs, learning_rate=3e-4, n_steps=2048, batch_size=64, n_epochs=10, gamma=0.99, gae_lambda=0.95,
+                   clip_range=0.2, clip_range_vf=0.2, ent_coef=0.0, vf_coef=0.5, max_grad_norm=0.5,
+                   policy_kwargs=dict(net_arch=dict(pi=[64, 64], vf=[64, 64])), seed=seed, verbose=0)
+    env = gym.make(env_id)
+    if name == "DQN":
+        return DQN("MlpPolicy", env, learning_rate=2.5e-4, buffer_size=10_000, batch_size=128, gamma=0.99, tau=1.0,
+                   target_update_interval=500, train_freq=10, gradient_steps=1, exploration_fraction=0.5,
+                   exploration_initial_eps=1.0, exploration_final_eps=0.05, learning_starts=learning_starts,
+                   policy_kwargs=dict(net_arch=[120, 84]), seed=seed, verbose=0)
+    act_dim = env.action_space.shape[0]
+    noise = NormalActionNoise(np.zeros(act_dim), 0.1 * np.ones(act_dim))
+    common = dict(buffer_size=1_000_000, batch_size=256, gamma=0.99, tau=0.005, train_freq=1, gradient_steps=1,
+                  learning_starts=learning_starts, policy_kwargs=dict(net_arch=[256, 256]), seed=seed, verbose=0)
+    if name == "SAC":  # the actor and α every step, as SB3's SAC here: the same number of updates as ours
+        return SAC("MlpPolicy", env, learning_rate=POLICY_LR, qf_learning_rate=Q_LR, policy_delay=1, ent_coef="auto_0.2", **common)
+    if name == "TD3":
+        return TD3("MlpPolicy", env, learning_rate=POLICY_LR, action_noise=noise, policy_delay=2, target_policy_noise=0.2,
+                   target_noise_clip=0.5, **common)
+    return DDPG("MlpPolicy", env, learning_rate=POLICY_LR, action_noise=noise, **common)
+
+
 def sb3_worker(args: argparse.Namespace) -> None:
+    """One SB3 (or SBX) run, timed over the same phase as our scripts' training-phase SPS."""
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
 
     torch.set_num_threads(args.threads)
-    on_policy = args.sb3_worker in ("PPO", "A2C")
+    name = args.sb3_worker or args.sbx_worker
+    on_policy = name in ("PPO", "A2C")
     learning_starts = 0 if on_policy else args.learning_starts  # on-policy: every step is timed
-    model = build_sb3(args.sb3_worker, args.env_id, learning_starts, args.seed)
+    model = (build_sb3 if args.sb3_worker else build_sbx)(name, args.env_id, learning_starts, args.seed)
+
+    # SBX compiles its updates with JAX at their first calls: the timing starts after them, as our scripts'
+    # training-phase SPS leaves out --compile's compiling (on-policy: after the first rollout and update)
+    warmup = (2048 + 1 if on_policy else 10) if args.sbx_worker else 0
 
     class PhaseStart(BaseCallback):
-        """Notes (time, step) at the first step past learning_starts, before its first update."""
+        """Notes (time, step) at the first step past learning_starts (and SBX's warm-up), before its update."""
         start = None
 
         def _on_step(self) -> bool:
-            if self.start is None and self.num_timesteps > learning_starts:
+            if self.start is None and self.num_timesteps > learning_starts + warmup:
                 self.start = (time.time(), self.num_timesteps)
             return True
 
@@ -169,7 +208,7 @@ def sb3_worker(args: argparse.Namespace) -> None:
 # Driver
 # ---------------------------------------------------------------------------------------------
 class Impl(NamedTuple):
-    kind: str  # "ours", "sb3", or "rev:<git revision>" (our scripts as they were at that revision)
+    kind: str  # "ours", "sb3", "sbx", or "rev:<git revision>" (our scripts as they were at that revision)
     name: str  # our algorithm (a key of ALGOS) or the SB3 algorithm's name
     env_id: str
     steps: int
@@ -179,13 +218,14 @@ def impls_of(algo: str, args: argparse.Namespace) -> list[Impl]:
     """Our run of `algo`, then the runs it is compared with (--against), on the same env for the same steps."""
     a = ALGOS[algo]
     env_id, steps = args.env_id or a.env_id, args.steps or a.steps
-    return [Impl("ours", algo, env_id, steps)] + [Impl(k, a.sb3 if k == "sb3" else algo, env_id, steps) for k in args.against]
+    others = [k for k in args.against if not (k == "sbx" and a.sb3 == "A2C")]  # SBX has no A2C
+    return [Impl("ours", algo, env_id, steps)] + [Impl(k, a.sb3 if k in ("sb3", "sbx") else algo, env_id, steps) for k in others]
 
 
 def command(impl: Impl, args: argparse.Namespace, seed: int) -> list[str]:
     """The command line of one run."""
-    if impl.kind == "sb3":
-        return [sys.executable, str(Path(__file__).resolve()), "--sb3-worker", impl.name, "--env-id", impl.env_id,
+    if impl.kind in ("sb3", "sbx"):
+        return [sys.executable, str(Path(__file__).resolve()), f"--{impl.kind}-worker", impl.name, "--env-id", impl.env_id,
                 "--learning-starts", str(args.learning_starts), "--seed", str(seed), "--steps", str(impl.steps),
                 "--threads", str(args.threads)]
     algo = ALGOS[impl.name]
@@ -199,7 +239,8 @@ def command(impl: Impl, args: argparse.Namespace, seed: int) -> list[str]:
 
 def run_env(threads: int, workdir: str) -> dict:
     """The environment of a benchmark subprocess: `threads` CPU threads, no GPU, temp files in workdir."""
-    return dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+    xla = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"} if threads == 1 else {}  # SBX's JAX
+    return dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), **xla,
                 CUDA_VISIBLE_DEVICES="", TMPDIR=workdir)  # SB3 makes an (empty) log folder in the temp dir
 
 
@@ -253,7 +294,7 @@ def summarize(algo: str, impls: list[Impl], sps: dict) -> list[dict]:
 
 def main() -> None:
     args = parse_args()
-    if args.sb3_worker:
+    if args.sb3_worker or args.sbx_worker:
         return sb3_worker(args)
     algos = [a for a in args.algos if (ROOT / ALGOS[a].script).exists()]
     if args.concurrent:
