@@ -258,6 +258,7 @@ class Run:
                              smoothing=1.0)
         self.start_time, self.train_start, self.interrupted, self.state = time.time(), None, False, {}
         self.videos_uploaded = set(glob.glob(f"videos/{self.name}/*.mp4"))  # a resumed run uploaded these already
+        self.cores = CoreShare(self.writer)
         signal.signal(signal.SIGINT, self.on_ctrl_c)
 
     def on_ctrl_c(self, signum, frame) -> None:
@@ -346,6 +347,7 @@ class Run:
 
     def end_iteration(self, global_step: int, steps_per_iteration: int) -> bool:
         """A checkpoint every --checkpoint-frequency steps; True on Ctrl-C (the loop then stops)."""
+        self.cores.check(global_step)
         if self.args.checkpoint_frequency > 0 and global_step % self.args.checkpoint_frequency < steps_per_iteration:
             self.save_checkpoint()
         if self.interrupted:
@@ -402,6 +404,47 @@ class Run:
             if path not in self.videos_uploaded:
                 self.videos_uploaded.add(path)
                 self.wandb.log({f"videos/{os.path.basename(path).split('-')[0]}": wandb.Video(path, format="mp4")})
+
+
+class CoreShare:
+    """torch's CPU threads, kept off the cores other processes are using. torch starts a thread per
+    core, and its threads wait for each other by spinning at every operation: beside one busy process
+    on a 2-core machine that slowed SAC from ~125 to ~27 steps/s, where one thread kept ~89. Every few
+    seconds this reads how much CPU the other processes used (Linux's /proc) and gives torch the cores
+    they left free, at least one, at most as many as it started with; it says so the first time. Where
+    OMP_NUM_THREADS is set, or there is no /proc, the count is left as it is. On this CPU the thread
+    count did not change a run's numbers (a SAC run at 1 and at 2 threads ended with equal weights)."""
+
+    def __init__(self, writer: SummaryWriter, every: float = 3.0):
+        self.writer, self.every, self.most, self.said = writer, every, torch.get_num_threads(), False
+        self.on = "OMP_NUM_THREADS" not in os.environ and os.path.exists("/proc/self/stat")
+        self.last = (time.monotonic(), *self.ticks()) if self.on else None
+
+    @staticmethod
+    def ticks() -> tuple:
+        """(CPU time used by every process, by this one), in clock ticks."""
+        with open("/proc/stat") as f:  # cpu  user nice system idle iowait irq softirq steal ...
+            user, nice, system, _, _, irq, softirq = (int(x) for x in f.readline().split()[1:8])
+        with open("/proc/self/stat") as f:  # after the command's name: utime and stime are the 12th and 13th
+            own = f.read().rsplit(")", 1)[1].split()
+        return user + nice + system + irq + softirq, int(own[11]) + int(own[12])
+
+    def check(self, global_step: int) -> None:
+        now = time.monotonic()
+        if not self.on or now - self.last[0] < self.every:
+            return
+        (then, all_then, own_then), (all_now, own_now) = self.last, self.ticks()
+        self.last = (now, all_now, own_now)
+        others = ((all_now - all_then) - (own_now - own_then)) / os.sysconf("SC_CLK_TCK") / (now - then)  # in cores
+        threads = max(1, min(self.most, int(os.cpu_count() - others + 0.5)))
+        if threads != torch.get_num_threads():
+            if not self.said:
+                tqdm.write(f"note: other processes are using {others:.1f} of the {os.cpu_count()} CPU cores, so torch now runs "
+                           f"{threads} thread(s) instead of {torch.get_num_threads()}; it takes the cores back when they are free "
+                           "(OMP_NUM_THREADS=N fixes the count)")
+                self.said = True
+            torch.set_num_threads(threads)
+            self.writer.add_scalar("charts/torch_threads", threads, global_step)
 
 
 def gradient_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, max_grad_norm: Optional[float] = None) -> None:

@@ -7,8 +7,9 @@ figure is that of the training phase only (steps after learning_starts per secon
 updates included). On-policy algorithms (PPO, A2C): --steps steps, all of them timed, rollouts and
 updates. Our scripts print the figure as "training-phase SPS: ..."; for SB3 this file runs itself as
 a worker that times the same phase with a callback and prints the same line, with the same
-hyperparameters as our scripts. --against chooses what ours is compared with: sb3, and/or rev:REV
-(our scripts at a git revision, for a speed change: e.g. rev:main). Each algorithm's runs follow
+hyperparameters as our scripts (and for SBX, Stable-Baselines-Jax, timed after its JAX compilation).
+--against chooses what ours is compared with: sb3, sbx, and/or rev:REV (our scripts at a git
+revision, for a speed change: e.g. rev:main). Each algorithm's runs follow
 each other, their order turned every repeat, --repeats times; the table gives the median of each,
 their ratio, and the median and range of the repeats' own ratios (runs next to each other, which the
 machine's drift affects least). With --concurrent, our run and the other run at the same time, each
@@ -17,10 +18,13 @@ pinned to a core with one thread, so that the drift slows both alike.
 Run:  python benchmarks/speed.py --algos sac td3 dqn ppo a2c --repeats 3 --json speed.json
       python benchmarks/speed.py --against rev:main --repeats 7          (did a change slow a script?)
       python benchmarks/speed.py --repeats 5 --concurrent
+      python benchmarks/speed.py --algos sac td3 --against sb3 sbx --flags=--compile --repeats 3
+      python benchmarks/speed.py --algos sac --threads 0 --busy-loop     (under load, threads as a user runs)
 """
 import argparse
 import json
 import os
+import re
 import shlex
 import statistics
 import subprocess
@@ -62,11 +66,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--learning-starts", type=int, default=1000, help="untimed steps of random actions first")
     p.add_argument("--repeats", type=int, default=3, help="runs of each implementation (median reported)")
     p.add_argument("--algos", nargs="+", choices=list(ALGOS), default=list(ALGOS))
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads of every run")
+    p.add_argument("--threads", type=int, default=2,
+                   help="torch CPU threads of every run; 0 leaves them unset, as a user runs a script (ours then share the "
+                        "cores with other processes, see plumbing.CoreShare; SB3 and SBX take every core)")
+    p.add_argument("--busy-loop", action="store_true",
+                   help="a Python busy loop (one core) runs beside every run: how each keeps its speed under load")
     p.add_argument("--against", nargs="+", default=["sb3"], metavar="IMPL",
                    help="what ours is compared with: sb3 (Stable-Baselines3, the default), sbx (Stable-Baselines-Jax), "
                         "and/or rev:REV, our scripts at the git revision REV (e.g. rev:main), all run round-robin")
-    p.add_argument("--flags", default="", help="more flags for our scripts' runs (not the --against ones), e.g. \"--compile on\"")
+    p.add_argument("--flags", default="", help="more flags for our scripts' runs (not the --against ones), e.g. --flags=--compile (with =, as the value starts with --)")
     p.add_argument("--concurrent", action="store_true",
                    help="run each of our scripts at the same time as its SB3 counterpart, each pinned to a core of "
                         "its own with 1 thread (--threads ignored), swapping cores every repeat: the machine's drift "
@@ -76,8 +84,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--sb3-worker", choices=sorted({a.sb3 for a in ALGOS.values()}), help=argparse.SUPPRESS)
     p.add_argument("--sbx-worker", choices=["SAC", "TD3", "DDPG", "DQN", "PPO"], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if (args.steps is not None and args.steps <= 0) or args.learning_starts < 1 or args.repeats <= 0 or args.threads <= 0:
-        p.error("need --steps > 0, --learning-starts >= 1, --repeats > 0, --threads > 0")
+    if (args.steps is not None and args.steps <= 0) or args.learning_starts < 1 or args.repeats <= 0 or args.threads < 0:
+        p.error("need --steps > 0, --learning-starts >= 1, --repeats > 0, --threads >= 0")
     return args
 
 
@@ -179,7 +187,8 @@ def sb3_worker(args: argparse.Namespace) -> None:
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
 
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     name = args.sb3_worker or args.sbx_worker
     on_policy = name in ("PPO", "A2C")
     learning_starts = 0 if on_policy else args.learning_starts  # on-policy: every step is timed
@@ -240,8 +249,9 @@ def command(impl: Impl, args: argparse.Namespace, seed: int) -> list[str]:
 def run_env(threads: int, workdir: str) -> dict:
     """The environment of a benchmark subprocess: `threads` CPU threads, no GPU, temp files in workdir."""
     xla = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"} if threads == 1 else {}  # SBX's JAX
-    return dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), **xla,
-                CUDA_VISIBLE_DEVICES="", TMPDIR=workdir)  # SB3 makes an (empty) log folder in the temp dir
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    counts = dict(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads)) if threads else {}
+    return dict(env, **counts, **xla, CUDA_VISIBLE_DEVICES="", TMPDIR=workdir)  # SB3 makes an (empty) log folder in the temp dir
 
 
 def start(impl: Impl, args: argparse.Namespace, seed: int, workdir: str, cpu: int | None = None) -> subprocess.Popen:
@@ -259,6 +269,9 @@ def result(impl: Impl, proc: subprocess.Popen) -> float | None:
         tail = "\n    ".join((stderr or stdout).strip().splitlines()[-5:])
         print(f"  {impl.kind} {impl.name} failed (exit code {proc.returncode}):\n    {tail}", flush=True)
         return None
+    compiling = re.search(r"not counting ([\d.]+) s of compiling", stdout)
+    if compiling:
+        print(f"  {impl.kind} {impl.name}: {compiling.group(1)} s of compiling, left out of its SPS", flush=True)
     return float(match.group(1))
 
 
@@ -301,9 +314,11 @@ def main() -> None:
         if len(os.sched_getaffinity(0)) < 2 or len(args.against) != 1:
             sys.exit("error: --concurrent needs 2 CPUs and one --against: each pair runs side by side, one core each")
         args.threads = 1
-    print(f"{args.learning_starts} random steps, then the timed training steps; {args.threads} torch threads on CPU; "
-          f"{args.repeats} round-robin repeats of ours against {', '.join(args.against)}" + (", side by side" if args.concurrent else ""))
+    print(f"{args.learning_starts} random steps, then the timed training steps; {args.threads or 'unset'} torch threads on CPU; "
+          f"{args.repeats} round-robin repeats of ours against {', '.join(args.against)}" + (", side by side" if args.concurrent else "")
+          + (", beside a busy loop" if args.busy_loop else ""))
     load_before = os.getloadavg()[0]
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy_loop else None
     print(f"load average before: {load_before:.2f} on {os.cpu_count()} CPUs (other work on the CPUs skews the figures)")
     with tempfile.TemporaryDirectory(prefix="speed-") as workdir:
         args.worktrees = {}
@@ -327,6 +342,8 @@ def main() -> None:
                     print(f"[repeat {r + 1}/{args.repeats}] {algo:15} " + ", ".join(
                         f"{impl.kind} {'failed' if v is None else f'{v:.1f}'}" for impl, v in zip(impls[algo], values)) + " SPS", flush=True)
         finally:
+            if busy is not None:
+                busy.kill()
             for tree in args.worktrees.values():
                 subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
 
@@ -343,7 +360,7 @@ def main() -> None:
     if args.json:
         import torch
 
-        result = dict(learning_starts=args.learning_starts, repeats=args.repeats, threads=args.threads, concurrent=args.concurrent,
+        result = dict(learning_starts=args.learning_starts, repeats=args.repeats, threads=args.threads, concurrent=args.concurrent, busy_loop=args.busy_loop,
                       seed=args.seed, command=sys.argv, cpus=os.cpu_count(), load_average_before=load_before,
                       load_average_after=load_after, versions=dict(torch=torch.__version__), rows=rows,
                       runs=[dict(impl=f"{i.kind}:{i.name}", env_id=i.env_id, sps=v) for i, v in sps.items()])

@@ -1,6 +1,11 @@
-"""plumbing.py's own pieces, tested directly: the seeds of a run's random streams."""
+"""plumbing.py's own pieces, tested directly: the seeds of a run's random streams, and the thread count
+shared with other processes."""
+import os
+
 import gymnasium as gym
 import numpy as np
+import pytest
+import torch
 
 import plumbing
 
@@ -31,3 +36,50 @@ def test_adjacent_seeds_start_different_environments():
 
     one, two = first_observations(1), first_observations(2)
     assert not any(np.array_equal(a, b) for a in one for b in two)
+
+
+class Writer:
+    def __init__(self):
+        self.scalars = []
+
+    def add_scalar(self, tag, value, step):
+        self.scalars.append((tag, value, step))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat") or os.cpu_count() < 2, reason="reads Linux's /proc; needs 2 cores")
+def test_torch_gives_busy_cores_back_and_takes_them_again(monkeypatch, capsys):
+    """Other processes' CPU use (all processes' ticks minus ours, per second) decides the thread count:
+    a busy core costs torch a thread, free cores give it back, the note is printed once, and with
+    OMP_NUM_THREADS set nothing changes."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "sysconf", lambda name: 100)  # 100 ticks per second
+    before = torch.get_num_threads()
+    clock, ticks = [0.0], [(0, 0)]
+    monkeypatch.setattr(plumbing.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(plumbing.CoreShare, "ticks", staticmethod(lambda: ticks[0]))
+    try:
+        torch.set_num_threads(2)
+        writer = Writer()
+        share = plumbing.CoreShare(writer, every=3.0)
+
+        def after(seconds, all_ticks, own_ticks, step):
+            clock[0] += seconds
+            ticks[0] = (ticks[0][0] + all_ticks, ticks[0][1] + own_ticks)
+            share.check(step)
+            return torch.get_num_threads()
+
+        assert after(1.0, 200, 200, 1) == 2  # not yet time to look
+        assert after(3.0, 600, 300, 2) == 1  # others used 500 ticks in 4 s: 1.25 cores
+        assert after(3.0, 600, 300, 3) == 1  # a core still busy
+        assert after(3.0, 630, 600, 4) == 2  # others: 0.1 core
+        assert after(3.0, 600, 420, 5) == 1  # 0.6 core
+        assert writer.scalars == [("charts/torch_threads", 1, 2), ("charts/torch_threads", 2, 4), ("charts/torch_threads", 1, 5)]
+        assert capsys.readouterr().out.count("note: other processes are using") == 1
+
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+        torch.set_num_threads(2)
+        share = plumbing.CoreShare(writer, every=3.0)
+        assert after(3.0, 600, 0, 6) == 2  # the user's count stays
+    finally:
+        torch.set_num_threads(before)
