@@ -168,9 +168,12 @@ NAN_ENV = {**{s: "nan_envs:NanPendulum-v0" for s in CONTINUOUS + ON_POLICY},
            **{s: "nan_envs:NanCartPole-v0" for s in DISCRETE}}  # rewards turn NaN after 150 steps per env
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
-def test_nan_loss_stops_the_run_naming_it_after_saving_the_last_good_state(script, workdir):
-    proc = run_script(script, "--env-id", NAN_ENV[script], *SHORT[script], "--total-timesteps", "2048", cwd=workdir,
+@pytest.mark.parametrize("script, flags", [(s, ()) for s in SCRIPTS] + [(s, ("--compile",)) for s in ("sac_continuous", "td3")],
+                         ids=SCRIPTS + ["sac_continuous-compile", "td3-compile"])
+def test_nan_loss_stops_the_run_naming_it_after_saving_the_last_good_state(script, flags, workdir):
+    """With --compile the guard is decided inside the graph (SAC and TD3: the two layouts of the update;
+    sac_no_reparam and ddpg take the same path), and the run stops with the same line."""
+    proc = run_script(script, "--env-id", NAN_ENV[script], *SHORT[script], "--total-timesteps", "2048", *flags, cwd=workdir,
                       env={"PYTHONPATH": str(ROOT / "tests")})
     assert proc.returncode == 1
     error = proc.stderr.strip().splitlines()[-1]
