@@ -1,10 +1,6 @@
-"""Run plumbing shared by the eight scripts: none of it is an algorithm.
-
-The run flags and their checks, the vector environment and its checks, seeding, TensorBoard and
-wandb, the progress bar, Ctrl-C, checkpoints and --resume, the NaN guard, videos, and saving,
-loading and evaluating models. Each script keeps its networks, losses, update and training loop,
-and calls these in one line each. A script copied out of this repository needs this file beside it.
-"""
+"""Run plumbing shared by the eight scripts, none of it an algorithm: run flags and checks, envs, seeding,
+logs, progress, Ctrl-C, checkpoints and --resume, the NaN guard, threads, videos, models, --compile. Each
+script calls these in one line each; a script copied out of this repository needs this file beside it."""
 import argparse
 import glob
 import math
@@ -103,11 +99,9 @@ def check_flags(args, positive=(), non_negative=(), fractions=()) -> None:
 # The command line: flags, --resume, and the environment's spaces, checked before anything is built
 # ---------------------------------------------------------------------------------------------
 def parse(Args: type, spaces: tuple, defaults: Optional[dict] = None) -> tuple:
-    """Parses the command line into `Args`; returns (args, checkpoint or None). With --resume the run
-    continues with the flags it was started with (and says which given flags it ignores). The
-    environment must have an action space of one of `spaces` and a flat Box observation space.
-    `defaults` (PPO, A2C): {"discrete": {...}, "continuous": {...}}, the defaults of the flags that
-    depend on the action space of --env-id, shown as such by --help and printed at start."""
+    """Parses the command line into `Args`; returns (args, checkpoint or None). --resume keeps the flags the
+    run started with (naming the given ones it ignores). The env needs an action space in `spaces` and a
+    flat Box observation space. `defaults` (PPO, A2C): {"discrete": {...}, "continuous": {...}}."""
     default = None
     if defaults and not {"--resume", "--eval-model"} & {a.split("=")[0] for a in sys.argv[1:]}:
         peek = argparse.ArgumentParser(add_help=False, allow_abbrev=False)  # --env-id, before tyro parses the rest
@@ -208,9 +202,8 @@ ENV_RESETS, ACTION_SPACES, VECTOR_ACTIONS, EVALUATION, RESUMED_RESETS = range(5)
 
 
 def seeds(seed: int, stream: int, n: int, *key: int) -> list[int]:
-    """n seeds for one random stream of a run (e.g. ENV_RESETS: one per environment), from numpy's
-    SeedSequence: two values of --seed, or two streams, never share a seed (--seed 2's first environment
-    is not --seed 1's second, as with seed + i), with a chance of 2^-32 per pair of seeds drawn."""
+    """n seeds for one random stream of a run (e.g. ENV_RESETS: one per environment) from numpy's SeedSequence:
+    no two --seed values or streams share one (with seed + i, --seed 2's env 0 was --seed 1's env 1)."""
     return [int(x) for x in np.random.SeedSequence(seed, spawn_key=(stream, *key)).generate_state(n)]
 
 
@@ -267,10 +260,9 @@ class Run:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
 
     def start(self, state: dict) -> np.ndarray:
-        """Resets the environments and returns the first observations; on --resume, first restores
-        `state` and the random generators from the checkpoint. A new run resets its environments with
-        seeds drawn from --seed; a resumed one restarts them (their internal state is not saved) with seeds
-        drawn from --seed and the checkpoint's step."""
+        """Resets the environments (seeds drawn from --seed) and returns the first observations; on --resume,
+        first restores `state` and the random generators, and restarts the environments (their internal
+        state is not saved) with seeds drawn from --seed and the checkpoint's step."""
         self.state = state
         n = self.args.num_envs
         obs, _ = self.envs.reset(seed=seeds(self.args.seed, RESUMED_RESETS, n, self.global_step) if self.checkpoint
@@ -315,9 +307,8 @@ class Run:
             self.writer.add_scalar("charts/SPS", int((global_step - self.start_step) / (time.time() - self.start_time)), global_step)
 
     def stop_if_not_finite(self, values: dict) -> None:
-        """The NaN guard. A NaN or infinite loss would spread to every network it reaches, so
-        gradient_step skips the steps whose loss is not finite (no network takes one); here, once per
-        logging interval, the run stops if one was skipped or a logged loss is not finite, and keeps its
+        """The NaN guard. gradient_step skips a step whose loss is not finite (no network takes one); once
+        per logging interval, the run stops if one was skipped or a logged loss is not finite, keeping its
         last good state in a checkpoint."""
         skipped = sum(getattr(v, "skipped", 0) for v in self.state.values() if isinstance(v, torch.optim.Optimizer))
         bad = [f"{tag} is {v}" for tag, v in values.items() if tag.startswith("losses/") and not np.isfinite(v)]
@@ -407,13 +398,10 @@ class Run:
 
 
 class CoreShare:
-    """torch's CPU threads, kept off the cores other processes are using. torch starts a thread per
-    core, and its threads wait for each other by spinning at every operation: beside one busy process
-    on a 2-core machine that slowed SAC from ~125 to ~27 steps/s, where one thread kept ~89. Every few
-    seconds this reads how much CPU the other processes used (Linux's /proc) and gives torch the cores
-    they left free, at least one, at most as many as it started with; it says so the first time. Where
-    OMP_NUM_THREADS is set, or there is no /proc, the count is left as it is. On this CPU the thread
-    count did not change a run's numbers (a SAC run at 1 and at 2 threads ended with equal weights)."""
+    """torch's CPU threads, kept off the cores other processes use: its threads spin-wait for each other,
+    so beside one busy process on 2 cores SAC fell from ~99 to ~21 steps/s (65 with one thread). Every few
+    seconds, torch gets the cores the others left free (from /proc), at least one; said once. Off where
+    OMP_NUM_THREADS is set. A SAC run ended with equal weights at 1 and 2 threads on this CPU."""
 
     def __init__(self, writer: SummaryWriter, every: float = 3.0):
         self.writer, self.every, self.most, self.said = writer, every, torch.get_num_threads(), False
@@ -421,8 +409,7 @@ class CoreShare:
         self.last = (time.monotonic(), *self.ticks()) if self.on else None
 
     @staticmethod
-    def ticks() -> tuple:
-        """(CPU time used by every process, by this one), in clock ticks."""
+    def ticks() -> tuple:  # (CPU time of every process, of this one), in clock ticks
         with open("/proc/stat") as f:  # cpu  user nice system idle iowait irq softirq steal ...
             user, nice, system, _, _, irq, softirq = (int(x) for x in f.readline().split()[1:8])
         with open("/proc/self/stat") as f:  # after the command's name: utime and stime are the 12th and 13th
@@ -448,10 +435,9 @@ class CoreShare:
 
 
 def gradient_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, max_grad_norm: Optional[float] = None) -> None:
-    """One step of `optimizer` down the gradient of `loss` with respect to the optimizer's own
-    parameters only (no gradient reaches another network), the gradient's norm first clipped to
-    `max_grad_norm` if given. A loss that is not finite is not used: the step is skipped, the
-    parameters and the optimizer's moments stay as they were, and optimizer.skipped counts it."""
+    """One step of `optimizer` down the gradient of `loss` for its own parameters only (no gradient reaches
+    another network), the norm first clipped to `max_grad_norm` if given. A loss that is not finite is
+    skipped: parameters and moments stay as they were, and optimizer.skipped counts it."""
     params = [p for group in optimizer.param_groups for p in group["params"]]
     if torch.compiler.is_compiling():  # --compile: the step is part of the update's one graph
         return adam_in_graph(optimizer, loss, params)
@@ -466,10 +452,9 @@ def gradient_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, max_grad
 
 
 def adam_in_graph(optimizer: torch.optim.Adam, loss: torch.Tensor, params: list) -> None:
-    """gradient_step inside a compiled update: the same Adam step, in a form one graph can hold
-    (torch.autograd.grad, and torch's functional Adam on the optimizer's own state), and the NaN guard
-    decided in the graph: where the loss is not finite, every parameter and moment keeps its value and
-    optimizer.skipped counts the step. No host sync."""
+    """gradient_step inside a compiled update, in a form one graph holds (torch.autograd.grad, torch's
+    functional Adam on the optimizer's own state), the NaN guard decided in the graph (a loss not finite:
+    every parameter and moment keeps its value, optimizer.skipped counts it). No host sync."""
     group = optimizer.param_groups[0]
     grads = [g.contiguous() for g in torch.autograd.grad(loss, params)]
     states = [optimizer.state[p] for p in params]
@@ -486,10 +471,9 @@ def adam_in_graph(optimizer: torch.optim.Adam, loss: torch.Tensor, params: list)
 
 
 def compiled(update: Callable, optimizers) -> Callable:
-    """--compile: `update` compiled into one graph (one per variant it is called with, e.g. with and
-    without the delayed actor step), Adam steps included (see adam_in_graph). The optimizers' state is
-    created first, as a graph cannot create it. The random numbers are torch's own, as in eager mode,
-    so a compiled update computes what the eager one does, to rounding."""
+    """--compile: `update` as one graph per variant (e.g. with and without the delayed actor step), Adam
+    included (adam_in_graph), the optimizers' state created first (a graph cannot create it), and torch's
+    own random numbers, so that it computes what the eager update does, to rounding."""
     import torch._dynamo
     import torch._inductor.config
 
