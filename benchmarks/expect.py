@@ -158,8 +158,9 @@ def main(argv=None) -> None:
     p.add_argument("--write", action="store_true", help="write the table into README.md and docs/results.md, the plot to docs/")
     args = p.parse_args(argv)
     runs = plan(args)
-    todo = [run for run in runs if not (Path(run.folder) / "result.csv").is_file()]
-    print(f"{len(runs)} runs, {len(runs) - len(todo)} already done, {len(todo)} to run, {args.workers} at a time")
+    todo, done, stale = grid.sort_out(runs, args.out)
+    print(f"{len(runs)} runs, {done} already done, {len(todo)} to run, {args.workers} at a time"
+          + (f"; {stale} stale (other flags or code) moved to {args.out / 'stale'}" if stale else ""))
     with tqdm(total=len(todo), unit="run", dynamic_ncols=True) as progress:
         failures = grid.run_local(todo, args.workers, progress)
     found = figures(runs)

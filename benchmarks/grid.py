@@ -3,9 +3,15 @@ and gather every run's curve and final figures into one tidy CSV.
 
 An *arm* is a script with its flags, named: `--arm "no-baseline=sac_no_reparam.py --no-baseline"`;
 `--scripts a b` adds one arm per script, named after it. `--flags` go to every arm. Every arm runs on
-every `--env-ids` × `--seeds`, each run in its own folder `{out}/runs/{arm}__{env_id}__{seed}/`,
-and a run whose `result.csv` exists is skipped, so a grid that was interrupted picks up where it
-stopped. The gathered `{out}/results.csv` has one row per measurement:
+every `--env-ids` × `--seeds`, each run in its own folder `{out}/runs/{arm}__{env_id}__{seed}/`.
+
+A run's identity is a hash of its command line (script, environment, seed, flags), its torch threads,
+the tags it gathers, and the code that runs it: the script file and every module of this repository
+it imports, transitively (plumbing.py; for `--env-id module:Env`, that module too). It is written to
+the run's `identity.json` before the run starts. Run again, the grid skips a run whose folder holds a
+`result.csv` and the same identity, runs again one that was interrupted, and moves a folder of another
+identity (other flags, other code) aside to `{out}/stale/`, never deleting it, so a grid never mixes
+settings. The gathered `{out}/results.csv` has one row per measurement:
 
     arm, script, env_id, seed, tag, step, value
 
@@ -19,8 +25,12 @@ Run:  python benchmarks/grid.py --scripts sac_continuous sac_no_reparam --env-id
       python benchmarks/grid.py ... --backend ray --ray-address auto   (a running Ray cluster)
 """
 import argparse
+import ast
 import csv
+import hashlib
+import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -68,6 +78,88 @@ def plan(args: argparse.Namespace) -> list[Run]:
             for name, script, flags in arms for env_id in args.env_ids for seed in args.seeds]
 
 
+def command(run: Run) -> list[str]:
+    """The run's command line, after the interpreter."""
+    return [run.script, "--env-id", run.env_id, "--seed", str(run.seed), *run.flags]
+
+
+def module_file(name: str) -> Path | None:
+    """The file of this repository that `import name` loads from the repository root, if any."""
+    base = ROOT.joinpath(*name.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def local_code(script: str, env_id: str) -> list[Path]:
+    """The script and every module of this repository it imports, transitively; with an environment
+    id `module:Env`, that module and its imports too."""
+    found, queue = set(), [ROOT / script]
+    if ":" in env_id and module_file(env_id.split(":")[0]):
+        queue.append(module_file(env_id.split(":")[0]))
+    while queue:
+        path = queue.pop()
+        if path in found:
+            continue
+        found.add(path)
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+            queue += [f for f in map(module_file, names) if f]
+    return sorted(found)
+
+
+def identity(run: Run) -> dict:
+    """What makes two runs the same run: their command, threads, gathered tags and code (file hashes)."""
+    files = {str(p.relative_to(ROOT)): hashlib.sha256(p.read_bytes()).hexdigest() for p in local_code(run.script, run.env_id)}
+    described = {"command": command(run), "threads": run.threads, "tags": list(run.tags), "code": files}
+    described["hash"] = hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
+    return described
+
+
+def sort_out(runs: list[Run], out: Path) -> tuple[list[Run], int, int]:
+    """Which runs still have to run: (runs to run, how many are done, how many were stale). A folder
+    whose identity.json is not the run's own (or is missing) is moved to {out}/stale/, never deleted;
+    every run to run gets its identity.json before it starts."""
+    todo, done, stale = [], 0, 0
+    for run in runs:
+        folder, wanted = Path(run.folder), identity(run)
+        stored = folder / "identity.json"
+        if folder.exists():
+            same = stored.is_file() and json.loads(stored.read_text()).get("hash") == wanted["hash"]
+            if same and (folder / "result.csv").is_file():
+                done += 1
+                continue
+            if not same:
+                aside = out / "stale" / folder.name
+                n = 1
+                while aside.exists():
+                    n += 1
+                    aside = out / "stale" / f"{folder.name}.{n}"
+                aside.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(folder, aside)
+                stale += 1
+        folder.mkdir(parents=True, exist_ok=True)
+        stored.write_text(json.dumps(wanted, indent=1) + "\n")
+        todo.append(run)
+    return todo, done, stale
+
+
+def error_line(stderr: str) -> str:
+    """The line of a failed run's stderr that says what went wrong: the script's `error:` line, tyro's
+    message from inside its box, or an exception's last line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    if errors:
+        return errors[-1]
+    boxed = [re.sub(r"^[│┃|]\s*|\s*[│┃|]$", "", line).strip() for line in lines if line[0] in "│┃"]
+    boxed = [line for line in boxed if line and set(line) - set("─━ ")]
+    if boxed:
+        return boxed[0]
+    return lines[-1] if lines else "(no output)"
+
+
 def execute(run: Run) -> list[list]:
     """Runs one script to the end in its folder and returns its rows (COLUMNS). Runs wherever it is
     called: in a thread of this process, or in a Ray worker on another machine."""
@@ -75,16 +167,15 @@ def execute(run: Run) -> list[list]:
     from runlogs import SPS_LINE, read_scalars
     folder = Path(run.folder)
     folder.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, str(ROOT / run.script), "--env-id", run.env_id, "--seed", str(run.seed), *run.flags]
     env = {**os.environ, "OMP_NUM_THREADS": str(run.threads), "PYTHONWARNINGS": "ignore"}
     start = time.time()
-    proc = subprocess.run(command, cwd=folder, capture_output=True, text=True, env=env)
+    proc = subprocess.run([sys.executable, str(ROOT / run.script), *command(run)[1:]], cwd=folder, capture_output=True,
+                          text=True, env=env)
     seconds = time.time() - start
     (folder / "stdout.txt").write_text(proc.stdout)
     (folder / "stderr.txt").write_text(proc.stderr)
     if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise RuntimeError(f"{run.arm} {run.env_id} seed {run.seed}: exit status {proc.returncode}: {last}")
+        raise RuntimeError(f"{run.arm} {run.env_id} seed {run.seed}: exit status {proc.returncode}: {error_line(proc.stderr)}")
     (run_dir,) = sorted((folder / "runs").iterdir(), key=lambda p: p.stat().st_mtime)[-1:]
     scalars = read_scalars(run_dir)
     head = [run.arm, run.script, run.env_id, run.seed]
@@ -186,8 +277,9 @@ def main(argv=None) -> None:
         sys.exit("error: --workers and --cpus-per-run must be >= 1, --gpus-per-run >= 0")
 
     runs = plan(args)
-    todo = [run for run in runs if not (Path(run.folder) / "result.csv").is_file()]
-    print(f"{len(runs)} runs in the grid, {len(runs) - len(todo)} already done, {len(todo)} to run ({args.backend})")
+    todo, done, stale = sort_out(runs, args.out)
+    print(f"{len(runs)} runs in the grid, {done} already done, {len(todo)} to run ({args.backend})"
+          + (f"; {stale} stale (other flags or code) moved to {args.out / 'stale'}" if stale else ""))
     with tqdm(total=len(todo), unit="run", dynamic_ncols=True) as progress:
         if args.backend == "local":
             failures = run_local(todo, args.workers, progress)

@@ -53,12 +53,65 @@ def test_grid_runs_locally_skips_what_is_done_and_writes_one_tidy_csv(workdir):
     assert (out / "results.csv").read_text().count("\n") == before.count("\n")
 
 
-def test_grid_reports_a_failed_run_and_keeps_the_others(workdir):
-    proc = grid("--arm", "bad=dqn.py --batch-size 0", "--scripts", "dqn", "--env-ids", "CartPole-v1", "--seeds", "1",
-                "--flags", "--total-timesteps 300 --learning-starts 100", "--out", str(workdir / "out"), cwd=workdir)
+def test_grid_reports_a_failed_run_by_its_error_line_and_keeps_the_others(workdir):
+    proc = grid("--arm", "bad=dqn.py --batch-size 0", "--arm", "typo=dqn.py --total-timestep 300", "--scripts", "dqn",
+                "--env-ids", "CartPole-v1", "--seeds", "1", "--flags", "--total-timesteps 300 --learning-starts 100",
+                "--out", str(workdir / "out"), cwd=workdir)
     assert proc.returncode != 0
-    assert "1 run(s) failed" in proc.stderr
+    assert "2 run(s) failed" in proc.stderr
+    said = proc.stdout + proc.stderr
+    assert "failed: bad CartPole-v1 seed 1: exit status 1: error: --batch-size must be positive (got 0)" in said
+    assert "failed: typo CartPole-v1 seed 1: exit status 2: Unrecognized options: --total-timestep, 300" in said
     assert {r["arm"] for r in rows(workdir / "out" / "results.csv")} == {"dqn"}
+
+
+def test_grid_error_line_of_an_exception():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import grid as grid_module
+
+    traceback = 'Traceback (most recent call last):\n  File "x.py", line 1, in <module>\nValueError: bad shape (3,)\n'
+    assert grid_module.error_line(traceback) == "ValueError: bad shape (3,)"
+    assert grid_module.error_line("") == "(no output)"
+
+
+def test_grid_reruns_a_run_whose_flags_changed_and_moves_the_old_one_aside(workdir):
+    out = workdir / "out"
+    small = ["--scripts", "dqn", "--env-ids", "CartPole-v1", "--seeds", "1", "--out", str(out)]
+    first = grid(*small, "--flags", "--total-timesteps 300 --learning-starts 100", cwd=workdir)
+    assert first.returncode == 0, first.stderr[-3000:]
+    changed = grid(*small, "--flags", "--total-timesteps 400 --learning-starts 100", cwd=workdir)
+    assert changed.returncode == 0, changed.stderr[-3000:]
+    assert "0 already done, 1 to run" in changed.stdout and "1 stale" in changed.stdout
+    kept = json.loads((out / "stale" / "dqn__CartPole-v1__1" / "identity.json").read_text())
+    assert "300" in kept["command"] and (out / "stale" / "dqn__CartPole-v1__1" / "result.csv").is_file()
+    now = json.loads((out / "runs" / "dqn__CartPole-v1__1" / "identity.json").read_text())
+    assert "400" in now["command"] and now["hash"] != kept["hash"]
+    assert max(int(r["step"]) for r in rows(out / "results.csv")) > 300  # only the new run's rows
+    same = grid(*small, "--flags", "--total-timesteps 400 --learning-starts 100", cwd=workdir)
+    assert "1 already done, 0 to run" in same.stdout and "stale" not in same.stdout
+
+
+def test_grid_identity_covers_the_code_the_script_imports(tmp_path, monkeypatch):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import grid as grid_module
+
+    monkeypatch.setattr(grid_module, "ROOT", tmp_path)
+    (tmp_path / "algo.py").write_text("import os\nimport helper\n")
+    (tmp_path / "helper.py").write_text("from pkg.inner import x\n")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "inner.py").write_text("x = 1\n")
+    (tmp_path / "pkg" / "envs.py").write_text("E = 1\n")
+    (tmp_path / "unrelated.py").write_text("y = 1\n")
+    run = grid_module.Run("a", "algo.py", ("--lr", "1"), "pkg.envs:Noisy-v0", 1, str(tmp_path / "run"), 1, ())
+    before = grid_module.identity(run)
+    assert set(before["code"]) == {"algo.py", "helper.py", "pkg/inner.py", "pkg/envs.py"}
+    (tmp_path / "unrelated.py").write_text("y = 2\n")
+    assert grid_module.identity(run)["hash"] == before["hash"]
+    for changed in ("pkg/inner.py", "pkg/envs.py"):
+        (tmp_path / changed).write_text((tmp_path / changed).read_text() + "# changed\n")
+        assert grid_module.identity(run)["hash"] != before["hash"], changed
+        before = grid_module.identity(run)
+    assert grid_module.identity(run._replace(flags=("--lr", "2")))["hash"] != before["hash"]
 
 
 def free_port() -> int:
