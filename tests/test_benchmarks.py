@@ -156,7 +156,8 @@ def test_plot_draws_a_real_image_and_a_table(workdir):
                     for step in steps:
                         writer.writerow([arm, "x.py", env, seed, "charts/episodic_return", step, slope * step / 100 + rng.normal()])
                     writer.writerow([arm, "x.py", env, seed, "final/return_last10", steps[-1], slope * 100 + seed])
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "plot.py"), str(path), "--out", str(workdir / "fig")],
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "plot.py"), str(path), "--out", str(workdir / "fig"),
+                           "--claim", "fast > slow", "--claim", "slow > fast"],
                           capture_output=True, text=True, timeout=300, env=script_env())
     assert proc.returncode == 0, proc.stderr[-3000:]
 
@@ -165,10 +166,29 @@ def test_plot_draws_a_real_image_and_a_table(workdir):
     image = np.asarray(Image.open(workdir / "fig.png").convert("L"), dtype=float)
     assert image.shape[0] >= 300 and image.shape[1] >= 800  # two panels side by side
     assert image.std() > 10 and (image < 200).mean() > 0.01  # not blank: lines, bands, text
-    table = (workdir / "fig.md").read_text().splitlines()
+    table, claims = (workdir / "fig.md").read_text().split("\n\n")
+    table = table.splitlines()
     assert len(table) == 2 + 4  # header, rule, 2 envs × 2 arms
     fast = next(line for line in table if "Pendulum-v1 | fast" in line)
-    assert "| 4 |" in fast and "201.5 ± 1.12" in fast and "| 201.5 |" in fast  # mean ± std, IQM of 200..203
+    # mean ± std; IQM of 200..203 with its bootstrap interval, inside the seeds' range
+    assert "| 4 |" in fast and "201.5 ± 1.12" in fast and "| 201.5 [200" in fast and "203] |" in fast
+    # every seed of "fast" (200..203) beats every seed of "slow" (100..103), on both environments
+    assert claims.count("| fast > slow | 4, 4 | 1.00 [1.00, 1.00] | supported |") == 2
+    assert claims.count("| slow > fast | 4, 4 | 0.00 [0.00, 0.00] | not supported |") == 2
+
+
+def test_plot_verdict_rule_on_overlapping_seeds():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import plot
+
+    p, low, high = plot.improvement([1.0, 2.0, 3.0, 4.0], [1.5, 2.5, 3.5, 4.5])  # interleaved: no clear winner
+    assert 0.3 < p < 0.5 and low < 0.5 < high
+    assert plot.verdict(low, high) == "not resolved"
+    assert plot.verdict(0.55, 0.9) == "supported" and plot.verdict(0.1, 0.45) == "not supported"
+    # a claim of equality needs the whole interval inside 0.5 ± margin
+    assert plot.verdict(0.3, 0.7, equality=True, margin=0.25) == "supported"
+    assert plot.verdict(0.2, 0.7, equality=True, margin=0.25) == "not resolved"
+    assert plot.verdict(0.8, 0.95, equality=True, margin=0.25) == "not supported"
 
 
 def test_learning_margins_finds_when_the_bar_was_reached_and_whether_it_held():
@@ -216,3 +236,36 @@ def test_speed_compares_our_scripts_with_a_git_revision(workdir):
     assert row["against"] == "rev:HEAD" and row["ours_sps"] > 0 and row["against_sps"] > 0 and row["ratio"] > 0
     listed = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True).stdout
     assert "speed-" not in listed  # the worktree is gone
+
+
+def test_maxbias_env_is_the_notes_maximisation_bias_example():
+    """benchmarks/envs.py's MaxBias-v0: in A, action 0 ends the episode with 0 and the others lead to B;
+    in B every action ends it with a reward of mean −0.1 and std 1."""
+    import gymnasium as gym
+
+    import benchmarks.envs  # noqa: F401  (registers MaxBias-v0)
+
+    env = gym.make("MaxBias-v0")
+    obs, _ = env.reset(seed=0)
+    assert obs.tolist() == [1.0, 0.0]
+    assert env.step(0)[1:4] == (0.0, True, False)
+    rewards = []
+    for i in range(20_000):
+        env.reset()
+        obs, reward, terminated, _, _ = env.step(1 + i % 9)  # any action but 0: on to B
+        assert obs.tolist() == [0.0, 1.0] and reward == 0.0 and not terminated
+        obs, reward, terminated, _, _ = env.step(i % 10)
+        assert terminated
+        rewards.append(reward)
+    assert abs(np.mean(rewards) + 0.1) < 5 / np.sqrt(len(rewards)) and abs(np.std(rewards) - 1) < 0.05
+
+
+@pytest.mark.parametrize("script", ["dqn", "ddqn"])
+def test_maxbias_env_runs_with_the_value_scripts_unchanged(script, workdir):
+    from conftest import run_dirs, read_scalars, run_script
+
+    proc = run_script(script, "--env-id", "benchmarks.envs:MaxBias-v0", "--total-timesteps", "600",
+                      "--learning-starts", "200", "--train-frequency", "1", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    scalars = read_scalars(run_dirs(workdir)[-1])
+    assert len(scalars["charts/q_overestimation"]) > 100  # episodes of one or two steps, each measured
