@@ -83,12 +83,13 @@ def command(run: Run) -> list[str]:
     return [run.script, "--env-id", run.env_id, "--seed", str(run.seed), *run.flags]
 
 
-def module_file(name: str) -> Path | None:
-    """The file of this repository that `import name` loads from the repository root, if any."""
-    base = ROOT.joinpath(*name.split("."))
-    for path in (base.with_suffix(".py"), base / "__init__.py"):
-        if path.is_file():
-            return path
+def module_file(name: str, near: Path | None = None) -> Path | None:
+    """The file of this repository that `import name` loads, looked up beside the importing file (a
+    script's own folder comes first on sys.path) and at the repository root."""
+    for base in (Path(near or ROOT).joinpath(*name.split(".")), ROOT.joinpath(*name.split("."))):
+        for path in (base.with_suffix(".py"), base / "__init__.py"):
+            if path.is_file() and ROOT.resolve() in path.resolve().parents:
+                return path
     return None
 
 
@@ -106,7 +107,7 @@ def local_code(script: str, env_id: str) -> list[Path]:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
-            queue += [f for f in map(module_file, names) if f]
+            queue += [f for f in (module_file(name, path.parent) for name in names) if f]
     return sorted(found)
 
 

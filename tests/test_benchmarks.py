@@ -112,6 +112,11 @@ def test_grid_identity_covers_the_code_the_script_imports(tmp_path, monkeypatch)
         assert grid_module.identity(run)["hash"] != before["hash"], changed
         before = grid_module.identity(run)
     assert grid_module.identity(run._replace(flags=("--lr", "2")))["hash"] != before["hash"]
+    (tmp_path / "tools").mkdir()  # a script in a folder imports its neighbours (its folder is first on sys.path)
+    (tmp_path / "tools" / "runner.py").write_text("import near\nimport helper\n")
+    (tmp_path / "tools" / "near.py").write_text("")
+    assert set(grid_module.identity(run._replace(script="tools/runner.py"))["code"]) == {
+        "tools/runner.py", "tools/near.py", "helper.py", "pkg/inner.py", "pkg/envs.py"}
 
 
 def free_port() -> int:
