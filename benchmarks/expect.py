@@ -167,9 +167,14 @@ def main(argv=None) -> None:
     text = table(found)
     print(text)
     if args.write:
-        conditions = (f"Measured with `python benchmarks/expect.py --out results/expect --write`: {args.workers} runs at a "
+        command = "python benchmarks/expect.py --out results/expect" + (f" --only {' '.join(args.only)}" if args.only else "")
+        conditions = (f"Measured with `{command} --write`: {args.workers} runs at a "
                       f"time on a 2-core CPU, {args.threads} torch thread each; ours over seeds {', '.join(map(str, OUR_SEEDS))}, "
                       f"SB3 2.9.2 over {', '.join(map(str, SB3_SEEDS))}; mean ± std across seeds.")
+        missing = [f"`{script}.py` on {env_id} ({budget(flags)})" for script, env_id, flags, _ in ROWS
+                   if (script, env_id, budget(flags)) not in found]
+        if missing:
+            conditions += " Not measured yet: " + ", ".join(missing) + "."
         write_between(ROOT / "README.md", "expect", text + "\n\n" + conditions)
         write_between(ROOT / "docs" / "results.md", "expect", text + "\n\n" + conditions)
         draw(found, ROOT / "docs" / "expect.png")
