@@ -151,7 +151,7 @@ def table(series: dict, tags: list[str]) -> str:
                 continue
             cells = [env, arm, str(len(seeds))]
             for tag in tags:
-                values = [v for v in (seed_figure(series[(env, arm, s)], tag) for s in seeds) if v is not None]
+                values = seed_values(series, env, arm, tag)
                 cells.append(f"{np.mean(values):.4g} ± {np.std(values):.3g}" if values else "—")
                 if tag == tags[0]:
                     first = values
