@@ -6,7 +6,9 @@ evaluation episodes. The runs are grid.py's (resumable: a finished run is not ru
 time with one torch thread each (--workers, --threads). Per row the table gives the median wall time
 of a run, and over the seeds the mean ± std of the last 10 training episodes' mean return (CleanRL's
 measure) and of the evaluation's mean return. --write puts the table into README.md and docs/results.md
-(between their `expect` markers) and the curves into docs/expect.png.
+(between their `expect` markers) and the curves into docs/expect-<environment>.png. Rows measured by
+an earlier --only run stay in the table as they were, each with the commit it was measured at in a
+comment at the end of its line, so the table can be filled one environment at a time.
 
 Run:  python benchmarks/expect.py --out results/expect --write        (about 7 hours on 2 cores)
       python benchmarks/expect.py --out results/expect --only Pendulum-v1 CartPole-v1
@@ -94,28 +96,60 @@ def minutes(seconds: list[float]) -> str:
     return f"{statistics.median(seconds) / 60:.1f} min" if seconds else "—"
 
 
-def table(found: dict) -> str:
-    lines = ["| script | environment, steps | time per run | last 10 training episodes | evaluation (10 episodes) "
-             "| SB3: time per run | SB3: last 10 | SB3: evaluation |", "|---|---|---|---|---|---|---|---|"]
+HEADER = ["| script | environment, steps | time per run | last 10 training episodes | evaluation (10 episodes) "
+          "| SB3: time per run | SB3: last 10 | SB3: evaluation |", "|---|---|---|---|---|---|---|---|"]
+
+
+def row_key(line: str) -> tuple[str, str, str] | None:
+    """(script, environment, budget) of one of the table's rows, e.g. "| `td3.py` | Pendulum-v1, 20k | …"."""
+    m = re.match(r"\| `(\w+)\.py` \| ([^,|]+), (\w+) \|", line)
+    return m.groups() if m else None
+
+
+def table(found: dict, commit: str, earlier: str = "") -> str:
+    """The table in ROWS order: the rows of `found` (measured at `commit`), then, in their place, the rows of
+    the `earlier` table that `found` does not have."""
+    kept = {row_key(line): line for line in earlier.splitlines() if row_key(line)}
+    lines = list(HEADER)
     for script, env_id, flags, sb3 in ROWS:
         ours = found.get((script, env_id, budget(flags)))
         if ours is None:
+            if (script, env_id, budget(flags)) in kept:
+                lines.append(kept[script, env_id, budget(flags)])
             continue
         theirs = found.get((f"sb3-{sb3.lower()}", env_id, budget(flags)), {}) if sb3 else {}
         n, m = len(ours["last10"]), len(theirs.get("last10", []))
         lines.append(f"| `{script}.py` | {env_id}, {budget(flags)} | {minutes(ours['seconds'])} | {cell(ours['last10'])} "
                      f"| {cell(ours['eval'])} | {minutes(theirs.get('seconds', []))} | {cell(theirs.get('last10', []))} "
-                     f"| {cell(theirs.get('eval', []))} |" + ("" if n == 5 and m in (0, 3) else f" <!-- {n} and {m} seeds -->"))
+                     f"| {cell(theirs.get('eval', []))} |" + ("" if n == 5 and m in (0, 3) else f" <!-- {n} and {m} seeds -->")
+                     + f" <!-- at {commit} -->")
     return "\n".join(lines)
 
 
-def draw(found: dict, path: Path) -> None:
+def commit_of_scripts() -> str:
+    """HEAD's short hash, with "+changes" when a script or repository module differs from it."""
+    import subprocess
+
+    def git(*words):
+        return subprocess.run(["git", *words], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = git("status", "--porcelain", "--", "*.py", ":!tests", ":!benchmarks/expect.py", ":!benchmarks/plot.py")
+    return (git("rev-parse", "--short", "HEAD") or "unknown") + ("+changes" if dirty else "")
+
+
+def read_between(path: Path, marker: str) -> str:
+    content = path.read_text()
+    start, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"
+    return content.split(start, 1)[1].split(end, 1)[0] if start in content and end in content else ""
+
+
+def draw(found: dict, env_id: str, path: Path) -> None:
+    """The learning curves of the rows on one environment, ours against SB3's."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in ROWS if (r[0], r[1], budget(r[2])) in found]
+    rows = [r for r in ROWS if r[1] == env_id and (r[0], r[1], budget(r[2])) in found]
     cols = 4
     fig, axes = plt.subplots((len(rows) + cols - 1) // cols, cols, figsize=(18, 3.6 * ((len(rows) + cols - 1) // cols)), squeeze=False)
     for ax, (script, env_id, flags, sb3) in zip(axes.flat, rows):
@@ -164,20 +198,25 @@ def main(argv=None) -> None:
     with tqdm(total=len(todo), unit="run", dynamic_ncols=True) as progress:
         failures = grid.run_local(todo, args.workers, progress)
     found = figures(runs)
-    text = table(found)
+    text = table(found, commit_of_scripts(), read_between(ROOT / "README.md", "expect") if args.write else "")
     print(text)
     if args.write:
-        command = "python benchmarks/expect.py --out results/expect" + (f" --only {' '.join(args.only)}" if args.only else "")
-        conditions = (f"Measured with `{command} --write`: {args.workers} runs at a "
-                      f"time on a 2-core CPU, {args.threads} torch thread each; ours over seeds {', '.join(map(str, OUR_SEEDS))}, "
-                      f"SB3 2.9.2 over {', '.join(map(str, SB3_SEEDS))}; mean ± std across seeds.")
+        conditions = (f"Measured with `python benchmarks/expect.py --out results/expect --only <environment> --write`: "
+                      f"{args.workers} runs at a time on a 2-core CPU, {args.threads} torch thread each; ours over seeds "
+                      f"{', '.join(map(str, OUR_SEEDS))}, SB3 2.9.2 over {', '.join(map(str, SB3_SEEDS))}; mean ± std "
+                      f"across seeds.")
+        shown = {row_key(line) for line in text.splitlines() if row_key(line)}
         missing = [f"`{script}.py` on {env_id} ({budget(flags)})" for script, env_id, flags, _ in ROWS
-                   if (script, env_id, budget(flags)) not in found]
+                   if (script, env_id, budget(flags)) not in shown]
         if missing:
             conditions += " Not measured yet: " + ", ".join(missing) + "."
+        for env_id in sorted({key[1] for key in found}):
+            draw(found, env_id, ROOT / "docs" / f"expect-{env_id}.png")
+        plots = ", ".join(f"[{env_id}](docs/expect-{env_id}.png)" for env_id in dict.fromkeys(r[1] for r in ROWS)
+                          if (ROOT / "docs" / f"expect-{env_id}.png").is_file())
+        conditions += f" Learning curves: {plots}."
         write_between(ROOT / "README.md", "expect", text + "\n\n" + conditions)
-        write_between(ROOT / "docs" / "results.md", "expect", text + "\n\n" + conditions)
-        draw(found, ROOT / "docs" / "expect.png")
+        write_between(ROOT / "docs" / "results.md", "expect", text + "\n\n" + conditions.replace("(docs/", "("))
     if failures:
         sys.exit(f"error: {len(failures)} run(s) failed; run the same command again to retry them")
 

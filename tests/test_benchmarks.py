@@ -211,6 +211,23 @@ def test_learning_margins_finds_when_the_bar_was_reached_and_whether_it_held():
     assert table[2:] == ["| a2c | 300 | 1/2 | 19k (19k–19k) | 0/2 | 1: 50, 2: 200 |"]  # no dqn rows: no line
 
 
+def test_expect_table_keeps_the_rows_an_earlier_run_measured():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import expect
+
+    earlier = expect.table({("td3", "Pendulum-v1", "20k"): {"seconds": [60.0] * 5, "last10": [-150.0] * 5,
+                                                           "eval": [-140.0] * 5, "curves": []}}, "aaaaaaa")
+    found = {("dqn", "CartPole-v1", "500k"): {"seconds": [120.0] * 5, "last10": [400.0, 500.0] * 2 + [450.0],
+                                             "eval": [500.0] * 5, "curves": []}}
+    rows = [line for line in expect.table(found, "bbbbbbb", earlier).splitlines() if expect.row_key(line)]
+    assert [expect.row_key(line) for line in rows] == [("td3", "Pendulum-v1", "20k"), ("dqn", "CartPole-v1", "500k")]
+    assert rows[0].endswith("<!-- at aaaaaaa -->") and "| 1.0 min | -150 ± 0 | -140 ± 0 |" in rows[0]
+    assert rows[1].endswith("<!-- at bbbbbbb -->") and "| 2.0 min | 450 ± 45 | 500 ± 0 | — | — | — |" in rows[1]
+    # a row measured again replaces the earlier one
+    again = expect.table({("td3", "Pendulum-v1", "20k"): found["dqn", "CartPole-v1", "500k"]}, "ccccccc", earlier)
+    assert [line[-19:] for line in again.splitlines() if expect.row_key(line)] == ["<!-- at ccccccc -->"]
+
+
 def test_profile_split_accounts_for_the_whole_training_phase(workdir):
     out = workdir / "split.json"
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "profile_split.py"), "--algo", "dqn", "--only", "ours",
