@@ -43,11 +43,21 @@ ROWS = [
     ("a2c", "Hopper-v4", "--total-timesteps 100000", "A2C"),
 ]
 OUR_SEEDS, SB3_SEEDS = (1, 2, 3, 4, 5), (1, 2, 3)
+# CleanRL's published figures at the default budgets (the mean of the last 10 training episodes over its seeds),
+# the reference the README gives beside ours: (script, environment, budget, CleanRL's figure)
+CLEANRL = [
+    ("sac_continuous", "Hopper-v4", "1M", "2310 ± 343"),
+    ("td3", "Hopper-v4", "1M", "3135 ± 360"),
+    ("ddpg", "Hopper-v4", "1M", "1577 ± 819"),
+    ("ppo", "Hopper-v4", "1M", "2383 ± 272"),
+    ("dqn", "CartPole-v1", "500k", "489 ± 16"),
+    ("ppo", "CartPole-v1", "500k", "490 ± 6"),
+]
 
 
 def budget(flags: str) -> str:
     steps = int(re.search(r"--total-timesteps (\d+)", flags).group(1))
-    return f"{steps // 1000}k"
+    return f"{steps // 1_000_000}M" if steps % 1_000_000 == 0 else f"{steps // 1000}k"
 
 
 def plan(args: argparse.Namespace) -> list[grid.Run]:
@@ -123,6 +133,21 @@ def table(found: dict, commit: str, earlier: str = "") -> str:
                      f"| {cell(ours['eval'])} | {minutes(theirs.get('seconds', []))} | {cell(theirs.get('last10', []))} "
                      f"| {cell(theirs.get('eval', []))} |" + ("" if n == 5 and m in (0, 3) else f" <!-- {n} and {m} seeds -->")
                      + f" <!-- at {commit} -->")
+    return "\n".join(lines)
+
+
+def reference(found: dict, commit: str, earlier: str = "") -> str:
+    """CleanRL's figures beside ours (the last 10 training episodes, mean ± std over our seeds) where a
+    row of ROWS has CleanRL's budget; an `earlier` table's cell stays where this run measured nothing."""
+    kept = {row_key(line): line for line in earlier.splitlines() if row_key(line)}
+    lines = ["| script | environment, budget | CleanRL | ours |", "|---|---|---|---|"]
+    for script, env_id, steps, theirs in CLEANRL:
+        ours = found.get((script, env_id, steps))
+        if ours:
+            lines.append(f"| `{script}.py` | {env_id}, {steps} | {theirs} | {cell(ours['last10'])} ({len(ours['last10'])} seeds) "
+                         f"| <!-- at {commit} -->")
+        else:
+            lines.append(kept.get((script, env_id, steps), f"| `{script}.py` | {env_id}, {steps} | {theirs} | not measured |"))
     return "\n".join(lines)
 
 
@@ -216,6 +241,7 @@ def main(argv=None) -> None:
                           if (ROOT / "docs" / f"expect-{env_id}.png").is_file())
         conditions += f" Learning curves: {plots}."
         write_between(ROOT / "README.md", "expect", text + "\n\n" + conditions)
+        write_between(ROOT / "README.md", "cleanrl", reference(found, commit_of_scripts(), read_between(ROOT / "README.md", "cleanrl")))
         write_between(ROOT / "docs" / "results.md", "expect", text + "\n\n" + conditions.replace("(docs/", "("))
     if failures:
         sys.exit(f"error: {len(failures)} run(s) failed; run the same command again to retry them")

@@ -226,6 +226,11 @@ def test_expect_table_keeps_the_rows_an_earlier_run_measured():
     # a row measured again replaces the earlier one
     again = expect.table({("td3", "Pendulum-v1", "20k"): found["dqn", "CartPole-v1", "500k"]}, "ccccccc", earlier)
     assert [line[-19:] for line in again.splitlines() if expect.row_key(line)] == ["<!-- at ccccccc -->"]
+    # CleanRL's reference: ours where a row has CleanRL's budget, "not measured" elsewhere, earlier cells kept
+    reference = expect.reference(found, "bbbbbbb", "| `td3.py` | Hopper-v4, 1M | 3135 ± 360 | 3000 ± 100 (5 seeds) |")
+    assert "| `dqn.py` | CartPole-v1, 500k | 489 ± 16 | 450 ± 45 (5 seeds) | <!-- at bbbbbbb -->" in reference
+    assert "| `td3.py` | Hopper-v4, 1M | 3135 ± 360 | 3000 ± 100 (5 seeds) |" in reference
+    assert "| `ppo.py` | CartPole-v1, 500k | 490 ± 6 | not measured |" in reference
 
 
 def test_profile_split_accounts_for_the_whole_training_phase(workdir):
