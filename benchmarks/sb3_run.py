@@ -5,8 +5,9 @@ A `benchmarks/grid.py` arm like our scripts (same --env-id, --seed, --total-time
 it writes `charts/episodic_return` and `eval/episodic_return` to runs/{run_name}/ for TensorBoard and
 prints `training-phase SPS: ...`. The evaluation plays the same episodes (reset seeds) as our
 scripts' evaluation with the same --seed. The hyperparameters are those of our scripts' defaults for
-the environment's action space: SAC/TD3/DDPG and DQN as in benchmarks/speed.py (SB3's DQN keeps its
-Huber loss and gradient clipping at norm 10, where dqn.py defaults to the MSE); PPO, CleanRL's
+the environment's action space: SAC/TD3/DDPG and DQN as in benchmarks/speed.py, SB3's DQN with
+dqn.py's loss, the MSE, and no gradient clipping (SB3's own Huber loss and clipping at norm 10, at these
+hyperparameters, end on CartPole-v1 at a return of 10 on every seed: see docs/results.md); PPO, CleanRL's
 Discrete or Box defaults; A2C, SB3's with 8 (Discrete) or 4 (Box) environments. Where our loss has a
 ½ that SB3's has not (PPO's and A2C's value loss), SB3's coefficient is halved to match.
 
@@ -46,7 +47,15 @@ def build(args: argparse.Namespace):
     discrete = isinstance(gym.make(args.env_id).action_space, gym.spaces.Discrete)
     if args.algo in ("SAC", "TD3", "DDPG", "DQN"):  # speed.py's configurations: our scripts' defaults
         default_starts = {"SAC": 5000, "TD3": 25000, "DDPG": 25000, "DQN": 10000}[args.algo]
-        return speed.build_sb3(args.algo, args.env_id, args.learning_starts or default_starts, args.seed)
+        model = speed.build_sb3(args.algo, args.env_id, args.learning_starts or default_starts, args.seed)
+        if args.algo == "DQN":  # dqn.py's loss: SB3's DQN calls F.smooth_l1_loss (Huber), fixed in its train()
+            import types
+
+            import stable_baselines3.dqn.dqn as sb3_dqn
+            import torch.nn.functional as F
+            sb3_dqn.F = types.SimpleNamespace(smooth_l1_loss=F.mse_loss)
+            model.max_grad_norm = float("inf")  # dqn.py does not clip
+        return model
     nets = dict(net_arch=dict(pi=[64, 64], vf=[64, 64]), activation_fn=nn.Tanh)
     anneal = lambda lr: (lambda remaining: remaining * lr)  # noqa: E731  linear to 0, as our --anneal-lr
     if args.algo == "PPO":
