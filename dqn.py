@@ -59,6 +59,8 @@ class Args(plumbing.RunArgs):
     """one gradient step every this many steps (per environment)"""
     loss: Literal["mse", "huber"] = "mse"
     """the TD loss: mse (the notes, CleanRL) or huber (smooth L1, as in the Nature DQN and SB3)"""
+    compile: bool = False
+    """if toggled, compile the update into one graph with torch.compile: faster updates after a minute or so of compiling"""
 
     def check(self) -> None:
         """One clear line for a bad flag, before anything is built."""
@@ -233,6 +235,7 @@ def train(args: Args, checkpoint: dict | None) -> None:
     # what a checkpoint holds: everything the algorithm has learned or stored (the meter starts empty,
     # as the episodes do: those in progress at the checkpoint are lost)
     obs = run.start(dict(q_network=q_network, target_network=target_network, optimizer=optimizer, rb=rb))
+    learn = plumbing.compiled(update, (optimizer,)) if args.compile else update  # the notes' update step e.2
 
     losses = {}  # the latest of each loss, logged every 100 iterations
     for iteration in range(run.global_step // args.num_envs + 1, num_iterations + 1):
@@ -262,7 +265,7 @@ def train(args: Args, checkpoint: dict | None) -> None:
 
         # e. learn once past learning_starts, one gradient step every train_frequency steps (e.1 sample a minibatch from D)
         if global_step > args.learning_starts and iteration % args.train_frequency == 0:
-            losses = update(rb.sample(args.batch_size), q_network, target_network, optimizer, args)
+            losses = learn(rb.sample(args.batch_size), q_network, target_network, optimizer, args)
 
         # f. every C steps, update the target network: θ⁻ ← θ (or softly, θ⁻ ← τθ + (1 − τ)θ⁻)
         if global_step > args.learning_starts and iteration % args.target_network_frequency == 0:

@@ -1,5 +1,6 @@
 """--compile: the update compiled into one graph computes what the eager update computes."""
 import copy
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -10,10 +11,18 @@ import plumbing
 OBS, ACT, BATCH, UPDATES = 5, 2, 64, 6
 
 
+class OneOptimizer(NamedTuple):  # DQN's one optimizer, named as the actor-critics' critic optimizer
+    q: torch.optim.Optimizer
+
+
 def minibatches(module, n: int) -> list:
     g = torch.Generator().manual_seed(0)
     rand = lambda *shape: torch.randn(*shape, generator=g, dtype=torch.float64)  # noqa: E731
-    return [module.Batch(rand(BATCH, OBS), rand(BATCH, ACT).tanh(), rand(BATCH), rand(BATCH, OBS),
+    if module.__name__ in ("dqn", "ddqn"):  # ACT discrete actions
+        actions = lambda: torch.randint(ACT, (BATCH,), generator=g)  # noqa: E731
+    else:
+        actions = lambda: rand(BATCH, ACT).tanh()  # noqa: E731
+    return [module.Batch(rand(BATCH, OBS), actions(), rand(BATCH), rand(BATCH, OBS),
                          (torch.rand(BATCH, generator=g) < 0.1).double(), torch.zeros(BATCH, dtype=torch.float64))
             for _ in range(n)]
 
@@ -24,6 +33,12 @@ def learner(name: str):
     module = __import__(name)
     torch.manual_seed(0)
     args = module.Args()
+    if name in ("dqn", "ddqn"):
+        q_network = module.QNetwork(OBS, ACT).double()
+        target_network = copy.deepcopy(q_network).requires_grad_(False)
+        opt = OneOptimizer(torch.optim.Adam(q_network.parameters(), lr=1e-3))  # iterable, as plumbing.compiled takes it
+        call = lambda f, data, i: f(data, q_network, target_network, opt.q, args)  # noqa: E731
+        return module, opt, call, [q_network, target_network]
     actor = module.Actor(OBS, ACT, -np.ones(ACT), np.ones(ACT)).double()
     qf = (module.QNetwork(OBS, ACT) if name == "ddpg" else module.TwinQ(OBS, ACT)).double()
     qf_target = copy.deepcopy(qf).requires_grad_(False)
@@ -46,7 +61,7 @@ def tensors(nets) -> list:
     return [t.detach() for net in nets for t in ([net] if isinstance(net, torch.Tensor) else net.state_dict().values())]
 
 
-@pytest.mark.parametrize("name", ["sac_continuous", "td3"])
+@pytest.mark.parametrize("name", ["sac_continuous", "td3", "ddqn"])
 def test_compiled_update_computes_what_the_eager_update_does(name):
     """Six updates each way, float64, the same minibatches and random numbers: the losses and every
     weight agree to 1e-10 (relative), the Adam moments included (the step counters are float64 too)."""
