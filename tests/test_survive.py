@@ -168,11 +168,14 @@ NAN_ENV = {**{s: "nan_envs:NanPendulum-v0" for s in CONTINUOUS + ON_POLICY},
            **{s: "nan_envs:NanCartPole-v0" for s in DISCRETE}}  # rewards turn NaN after 150 steps per env
 
 
-@pytest.mark.parametrize("script, flags", [(s, ()) for s in SCRIPTS] + [(s, ("--compile",)) for s in ("sac_continuous", "td3")],
-                         ids=SCRIPTS + ["sac_continuous-compile", "td3-compile"])
+COMPILED = ("sac_continuous", "td3", "dqn")  # the three layouts of a compiled update (the twins take their paths)
+
+
+@pytest.mark.parametrize("script, flags", [(s, ()) for s in SCRIPTS] + [(s, ("--compile",)) for s in COMPILED],
+                         ids=SCRIPTS + [f"{s}-compile" for s in COMPILED])
 def test_nan_loss_stops_the_run_naming_it_after_saving_the_last_good_state(script, flags, workdir):
-    """With --compile the guard is decided inside the graph (SAC and TD3: the two layouts of the update;
-    sac_no_reparam and ddpg take the same path), and the run stops with the same line."""
+    """With --compile the guard is decided inside the graph (SAC, TD3 and DQN: the three layouts of the
+    update; sac_no_reparam, ddpg and ddqn take the same paths), and the run stops with the same line."""
     proc = run_script(script, "--env-id", NAN_ENV[script], *SHORT[script], "--total-timesteps", "2048", *flags, cwd=workdir,
                       env={"PYTHONPATH": str(ROOT / "tests")})
     assert proc.returncode == 1
