@@ -8,12 +8,17 @@ of a run, and over the seeds the mean ± std of the last 10 training episodes' m
 measure) and of the evaluation's mean return. --write puts the table into README.md and docs/results.md
 (between their `expect` markers) and the curves into docs/expect-<environment>.png. Rows measured by
 an earlier --only run stay in the table as they were, each with the commit it was measured at in a
-comment at the end of its line, so the table can be filled one environment at a time.
+comment at the end of its line, so the table can be filled one environment at a time. --write also
+keeps a summary of every finished run (its identity, figures and a binned curve) in docs/expect-runs.csv:
+a run whose summary is there with the identity the run would have now (same command, same code) is not
+run again, so a long row can be filled over several sittings on machines that do not keep results/.
 
 Run:  python benchmarks/expect.py --out results/expect --write        (about 7 hours on 2 cores)
       python benchmarks/expect.py --out results/expect --only Pendulum-v1 CartPole-v1
+      python benchmarks/expect.py --out results/expect --only Hopper-v4 --scripts td3 ddpg --write
 """
 import argparse
+import csv
 import re
 import statistics
 import sys
@@ -24,6 +29,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import grid  # noqa: E402
 import plot  # noqa: E402
 
+KEPT = ROOT / "docs" / "expect-runs.csv"  # one line per finished run: see keep()
+CURVE_BINS = 100  # a kept run's learning curve: the mean return of the episodes ending in each of 100 equal spans of steps
 PENDULUM = "--total-timesteps 20000 --learning-starts 1000"
 # (our script, environment, its flags: the budget, SB3's algorithm or None)
 ROWS = [
@@ -64,7 +71,7 @@ def plan(args: argparse.Namespace) -> list[grid.Run]:
     """The grid's runs: ours and SB3's for every row (a shared SB3 arm runs once)."""
     runs = {}
     for script, env_id, flags, sb3 in ROWS:
-        if args.only and env_id not in args.only:
+        if (args.only and env_id not in args.only) or (getattr(args, "scripts", None) and script not in args.scripts):
             continue
         arms = [(script, f"{script}.py", OUR_SEEDS)]
         if sb3:
@@ -79,22 +86,56 @@ def plan(args: argparse.Namespace) -> list[grid.Run]:
     return list(runs.values())
 
 
-def figures(runs: list[grid.Run]) -> dict:
-    """{(arm, env_id, budget): {"seconds": [...], "last10": [...], "eval": [...], "curves": [...]}} of the finished runs."""
+def summary(folder: Path, steps: int) -> dict | None:
+    """A finished run's figures from its result.csv, its episodic returns binned into CURVE_BINS spans of steps."""
+    path = folder / "result.csv"
+    if not path.is_file():
+        return None
+    rows = grid.read_rows(path)
+    final = {tag: float(value) for _, _, _, _, tag, _, value in rows if tag.startswith("final/")}
+    bins = {}
+    for _, _, _, _, tag, step, value in rows:
+        if tag == "charts/episodic_return":
+            bins.setdefault(min(int(step) * CURVE_BINS // steps, CURVE_BINS - 1), []).append((int(step), float(value)))
+    curve = [(round(statistics.mean(s for s, _ in b)), round(statistics.mean(v for _, v in b), 1)) for _, b in sorted(bins.items())]
+    return {"seconds": final["final/seconds"], "last10": final.get("final/return_last10", float("nan")),
+            "eval": final.get("final/eval_return", float("nan")), "curve": curve}
+
+
+def read_kept(path: Path = KEPT) -> dict:
+    """{run folder name: its kept summary, with "hash" (its identity) and "commit"}."""
+    if not path.is_file():
+        return {}
+    with path.open() as f:
+        return {r["run"]: {"hash": r["hash"], "commit": r["commit"], "seconds": float(r["seconds"]), "last10": float(r["last10"]),
+                           "eval": float(r["eval"]), "curve": [tuple(map(float, p.split(":"))) for p in r["curve"].split()]}
+                for r in csv.DictReader(f)}
+
+
+def keep(kept: dict, path: Path = KEPT) -> None:
+    with path.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["run", "hash", "commit", "seconds", "last10", "eval", "curve"])
+        for name, r in sorted(kept.items()):
+            out.writerow([name, r["hash"], r["commit"], f"{r['seconds']:.1f}", f"{r['last10']:.2f}", f"{r['eval']:.2f}",
+                          " ".join(f"{s:.0f}:{v:g}" for s, v in r["curve"])])
+
+
+def figures(runs: list[grid.Run], kept: dict) -> dict:
+    """{(arm, env_id, budget): {"seconds": [...], "last10": [...], "eval": [...], "curves": [...], "commits": {...}}}
+    of the runs that are finished, in their folder or among the kept summaries with the run's identity now."""
     out = {}
     for run in runs:
-        path = Path(run.folder) / "result.csv"
-        if not path.is_file():
+        name, steps = Path(run.folder).name, int(run.flags[run.flags.index("--total-timesteps") + 1])
+        found = kept.get(name) if kept.get(name, {}).get("hash") == grid.identity(run)["hash"] else None
+        found = found or summary(Path(run.folder), steps)
+        if found is None:
             continue
-        rows = grid.read_rows(path)
-        final = {tag: float(value) for _, _, _, _, tag, _, value in rows if tag.startswith("final/")}
-        curve = [(int(step), float(value)) for _, _, _, _, tag, step, value in rows if tag == "charts/episodic_return"]
-        key = (run.arm, run.env_id, budget(" ".join(run.flags)))
-        entry = out.setdefault(key, {"seconds": [], "last10": [], "eval": [], "curves": []})
-        entry["seconds"].append(final["final/seconds"])
-        entry["last10"].append(final.get("final/return_last10", float("nan")))
-        entry["eval"].append(final.get("final/eval_return", float("nan")))
-        entry["curves"].append(sorted(curve))
+        entry = out.setdefault((run.arm, run.env_id, budget(" ".join(run.flags))),
+                               {"seconds": [], "last10": [], "eval": [], "curves": [], "commits": set()})
+        for key, column in (("seconds", "seconds"), ("last10", "last10"), ("eval", "eval"), ("curve", "curves")):
+            entry[column].append(found[key])
+        entry["commits"].add(found.get("commit") or commit_of_scripts())
     return out
 
 
@@ -116,9 +157,9 @@ def row_key(line: str) -> tuple[str, str, str] | None:
     return m.groups() if m else None
 
 
-def table(found: dict, commit: str, earlier: str = "") -> str:
-    """The table in ROWS order: the rows of `found` (measured at `commit`), then, in their place, the rows of
-    the `earlier` table that `found` does not have."""
+def table(found: dict, earlier: str = "") -> str:
+    """The table in ROWS order: the rows of `found` (each marked with the commits its runs were measured at),
+    then, in their place, the rows of the `earlier` table that `found` does not have."""
     kept = {row_key(line): line for line in earlier.splitlines() if row_key(line)}
     lines = list(HEADER)
     for script, env_id, flags, sb3 in ROWS:
@@ -132,11 +173,11 @@ def table(found: dict, commit: str, earlier: str = "") -> str:
         lines.append(f"| `{script}.py` | {env_id}, {budget(flags)} | {minutes(ours['seconds'])} | {cell(ours['last10'])} "
                      f"| {cell(ours['eval'])} | {minutes(theirs.get('seconds', []))} | {cell(theirs.get('last10', []))} "
                      f"| {cell(theirs.get('eval', []))} |" + ("" if n == 5 and m in (0, 3) else f" <!-- {n} and {m} seeds -->")
-                     + f" <!-- at {commit} -->")
+                     + f" <!-- at {', '.join(sorted(ours['commits'] | theirs.get('commits', set())))} -->")
     return "\n".join(lines)
 
 
-def reference(found: dict, commit: str, earlier: str = "") -> str:
+def reference(found: dict, earlier: str = "") -> str:
     """CleanRL's figures beside ours (the last 10 training episodes, mean ± std over our seeds) where a
     row of ROWS has CleanRL's budget; an `earlier` table's cell stays where this run measured nothing."""
     kept = {row_key(line): line for line in earlier.splitlines() if row_key(line)}
@@ -145,7 +186,7 @@ def reference(found: dict, commit: str, earlier: str = "") -> str:
         ours = found.get((script, env_id, steps))
         if ours:
             lines.append(f"| `{script}.py` | {env_id}, {steps} | {theirs} | {cell(ours['last10'])} ({len(ours['last10'])} seeds) "
-                         f"| <!-- at {commit} -->")
+                         f"| <!-- at {', '.join(sorted(ours['commits']))} -->")
         else:
             lines.append(kept.get((script, env_id, steps), f"| `{script}.py` | {env_id}, {steps} | {theirs} | not measured |"))
     return "\n".join(lines)
@@ -182,7 +223,7 @@ def draw(found: dict, env_id: str, path: Path) -> None:
             entry = found.get((arm, env_id, budget(flags)))
             if not entry or not all(entry["curves"]):
                 continue
-            steps, ys = plot.curves_on_common_steps(entry["curves"], 10, 100)
+            steps, ys = plot.curves_on_common_steps(entry["curves"], 3, CURVE_BINS)  # the curves are already binned
             ax.plot(steps, ys.mean(0), color=color, label=f"{'ours' if arm == script else 'SB3'} ({len(ys)} seeds)")
             ax.fill_between(steps, ys.mean(0) - ys.std(0), ys.mean(0) + ys.std(0), color=color, alpha=0.2, linewidth=0)
         ax.set_title(f"{script}.py, {env_id}", fontsize=10)
@@ -214,16 +255,25 @@ def main(argv=None) -> None:
     p.add_argument("--workers", type=int, default=2, help="runs at a time")
     p.add_argument("--threads", type=int, default=1, help="torch threads of each run")
     p.add_argument("--only", nargs="*", help="only the rows on these environments")
+    p.add_argument("--scripts", nargs="*", help="only the rows of these scripts (e.g. td3 ddpg)")
     p.add_argument("--write", action="store_true", help="write the table into README.md and docs/results.md, the plot to docs/")
     args = p.parse_args(argv)
-    runs = plan(args)
-    todo, done, stale = grid.sort_out(runs, args.out)
-    print(f"{len(runs)} runs, {done} already done, {len(todo)} to run, {args.workers} at a time"
+    runs, kept = plan(args), read_kept()
+    carried = [r for r in runs if kept.get(Path(r.folder).name, {}).get("hash") == grid.identity(r)["hash"]]
+    todo, done, stale = grid.sort_out([r for r in runs if r not in carried], args.out)
+    print(f"{len(runs)} runs, {done} already done, {len(carried)} kept in {KEPT.relative_to(ROOT)}, {len(todo)} to run, "
+          f"{args.workers} at a time"
           + (f"; {stale} stale (other flags or code) moved to {args.out / 'stale'}" if stale else ""))
     with tqdm(total=len(todo), unit="run", dynamic_ncols=True) as progress:
         failures = grid.run_local(todo, args.workers, progress)
-    found = figures(runs)
-    text = table(found, commit_of_scripts(), read_between(ROOT / "README.md", "expect") if args.write else "")
+    if args.write:  # every finished run's summary, so that a later sitting need not run it again
+        for run in runs:
+            fresh = summary(Path(run.folder), int(run.flags[run.flags.index("--total-timesteps") + 1]))
+            if run not in carried and fresh:
+                kept[Path(run.folder).name] = {**fresh, "hash": grid.identity(run)["hash"], "commit": commit_of_scripts()}
+        keep(kept)
+    found = figures(runs, kept)
+    text = table(found, read_between(ROOT / "README.md", "expect") if args.write else "")
     print(text)
     if args.write:
         conditions = (f"Measured with `python benchmarks/expect.py --out results/expect --only <environment> --write`: "
@@ -241,7 +291,7 @@ def main(argv=None) -> None:
                           if (ROOT / "docs" / f"expect-{env_id}.png").is_file())
         conditions += f" Learning curves: {plots}."
         write_between(ROOT / "README.md", "expect", text + "\n\n" + conditions)
-        write_between(ROOT / "README.md", "cleanrl", reference(found, commit_of_scripts(), read_between(ROOT / "README.md", "cleanrl")))
+        write_between(ROOT / "README.md", "cleanrl", reference(found, read_between(ROOT / "README.md", "cleanrl")))
         write_between(ROOT / "docs" / "results.md", "expect", text + "\n\n" + conditions.replace("(docs/", "("))
     if failures:
         sys.exit(f"error: {len(failures)} run(s) failed; run the same command again to retry them")

@@ -216,21 +216,55 @@ def test_expect_table_keeps_the_rows_an_earlier_run_measured():
     import expect
 
     earlier = expect.table({("td3", "Pendulum-v1", "20k"): {"seconds": [60.0] * 5, "last10": [-150.0] * 5,
-                                                           "eval": [-140.0] * 5, "curves": []}}, "aaaaaaa")
+                                                           "eval": [-140.0] * 5, "curves": [], "commits": {"aaaaaaa"}}})
     found = {("dqn", "CartPole-v1", "500k"): {"seconds": [120.0] * 5, "last10": [400.0, 500.0] * 2 + [450.0],
-                                             "eval": [500.0] * 5, "curves": []}}
-    rows = [line for line in expect.table(found, "bbbbbbb", earlier).splitlines() if expect.row_key(line)]
+                                             "eval": [500.0] * 5, "curves": [], "commits": {"bbbbbbb"}}}
+    rows = [line for line in expect.table(found, earlier).splitlines() if expect.row_key(line)]
     assert [expect.row_key(line) for line in rows] == [("td3", "Pendulum-v1", "20k"), ("dqn", "CartPole-v1", "500k")]
     assert rows[0].endswith("<!-- at aaaaaaa -->") and "| 1.0 min | -150 ± 0 | -140 ± 0 |" in rows[0]
     assert rows[1].endswith("<!-- at bbbbbbb -->") and "| 2.0 min | 450 ± 45 | 500 ± 0 | — | — | — |" in rows[1]
-    # a row measured again replaces the earlier one
-    again = expect.table({("td3", "Pendulum-v1", "20k"): found["dqn", "CartPole-v1", "500k"]}, "ccccccc", earlier)
-    assert [line[-19:] for line in again.splitlines() if expect.row_key(line)] == ["<!-- at ccccccc -->"]
+    # a row measured again replaces the earlier one; a row whose runs span two commits names both
+    again = expect.table({("td3", "Pendulum-v1", "20k"): {**found["dqn", "CartPole-v1", "500k"], "commits": {"ccccccc", "ddddddd"}}},
+                         earlier)
+    assert [line[-28:] for line in again.splitlines() if expect.row_key(line)] == ["<!-- at ccccccc, ddddddd -->"]
     # CleanRL's reference: ours where a row has CleanRL's budget, "not measured" elsewhere, earlier cells kept
-    reference = expect.reference(found, "bbbbbbb", "| `td3.py` | Hopper-v4, 1M | 3135 ± 360 | 3000 ± 100 (5 seeds) |")
+    reference = expect.reference(found, "| `td3.py` | Hopper-v4, 1M | 3135 ± 360 | 3000 ± 100 (5 seeds) |")
     assert "| `dqn.py` | CartPole-v1, 500k | 489 ± 16 | 450 ± 45 (5 seeds) | <!-- at bbbbbbb -->" in reference
     assert "| `td3.py` | Hopper-v4, 1M | 3135 ± 360 | 3000 ± 100 (5 seeds) |" in reference
     assert "| `ppo.py` | CartPole-v1, 500k | 490 ± 6 | not measured |" in reference
+
+
+def test_expect_counts_a_kept_run_only_while_its_identity_holds(workdir):
+    """A run summarised in docs/expect-runs.csv counts as done for the same command and code, and not after
+    either changes; the summary's binned curve and figures survive the round trip through the file."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import argparse
+
+    import expect
+    import grid
+
+    args = argparse.Namespace(only=["Pendulum-v1"], scripts=["td3"], out=workdir / "out", threads=1)
+    runs = expect.plan(args)
+    assert {(r.arm, r.seed) for r in runs} == {("td3", s) for s in expect.OUR_SEEDS} | {("sb3-td3", s) for s in expect.SB3_SEEDS}
+    run = runs[0]
+    folder = Path(run.folder)
+    folder.mkdir(parents=True)
+    grid.write_rows(folder / "result.csv", [[run.arm, run.script, run.env_id, run.seed, "charts/episodic_return", step, -step / 100]
+                                            for step in range(50, 20000, 100)]
+                    + [[run.arm, run.script, run.env_id, run.seed, f"final/{tag}", 20000, value]
+                       for tag, value in (("seconds", 150.0), ("return_last10", -160.0), ("eval_return", -145.0))])
+    fresh = expect.summary(folder, 20000)
+    assert len(fresh["curve"]) == expect.CURVE_BINS and fresh["curve"][0] == (100, -1.0) and fresh["seconds"] == 150.0
+    path = workdir / "kept.csv"
+    expect.keep({folder.name: {**fresh, "hash": grid.identity(run)["hash"], "commit": "aaaaaaa"}}, path)
+    kept = expect.read_kept(path)
+    assert kept[folder.name]["curve"] == fresh["curve"] and kept[folder.name]["eval"] == -145.0
+    (folder / "result.csv").unlink()  # a new machine: only the kept summary remains
+    found = expect.figures(runs, kept)
+    assert found == {("td3", "Pendulum-v1", "20k"): {"seconds": [150.0], "last10": [-160.0], "eval": [-145.0],
+                                                     "curves": [fresh["curve"]], "commits": {"aaaaaaa"}}}
+    changed = run._replace(flags=run.flags + ("--tau", "0.01"))
+    assert expect.figures([changed], kept) == {}
 
 
 def test_profile_split_accounts_for_the_whole_training_phase(workdir):
