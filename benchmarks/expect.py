@@ -19,6 +19,7 @@ Run:  python benchmarks/expect.py --out results/expect --write        (about 7 h
 """
 import argparse
 import csv
+import json
 import re
 import statistics
 import sys
@@ -126,9 +127,14 @@ def figures(runs: list[grid.Run], kept: dict) -> dict:
     of the runs that are finished, in their folder or among the kept summaries with the run's identity now."""
     out = {}
     for run in runs:
-        name, steps = Path(run.folder).name, int(run.flags[run.flags.index("--total-timesteps") + 1])
-        found = kept.get(name) if kept.get(name, {}).get("hash") == grid.identity(run)["hash"] else None
-        found = found or summary(Path(run.folder), steps)
+        folder, wanted = Path(run.folder), grid.identity(run)["hash"]
+        stored = folder / "identity.json"
+        if kept.get(folder.name, {}).get("hash") == wanted:
+            found = kept[folder.name]
+        elif stored.is_file() and json.loads(stored.read_text()).get("hash") == wanted:
+            found = summary(folder, int(run.flags[run.flags.index("--total-timesteps") + 1]))
+        else:
+            found = None
         if found is None:
             continue
         entry = out.setdefault((run.arm, run.env_id, budget(" ".join(run.flags))),
@@ -198,7 +204,7 @@ def commit_of_scripts() -> str:
 
     def git(*words):
         return subprocess.run(["git", *words], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = git("status", "--porcelain", "--", "*.py", ":!tests", ":!benchmarks/expect.py", ":!benchmarks/plot.py")
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "*.py", ":!tests", ":!benchmarks/expect.py", ":!benchmarks/plot.py")
     return (git("rev-parse", "--short", "HEAD") or "unknown") + ("+changes" if dirty else "")
 
 
@@ -272,11 +278,13 @@ def main(argv=None) -> None:
             if run not in carried and fresh:
                 kept[Path(run.folder).name] = {**fresh, "hash": grid.identity(run)["hash"], "commit": commit_of_scripts()}
         keep(kept)
-    found = figures(runs, kept)
+    # the table and plots from every row's finished runs, whether this command ran them or not
+    found = figures(plan(argparse.Namespace(**{**vars(args), "only": None, "scripts": None})), kept)
     text = table(found, read_between(ROOT / "README.md", "expect") if args.write else "")
     print(text)
     if args.write:
-        conditions = (f"Measured with `python benchmarks/expect.py --out results/expect --only <environment> --write`: "
+        conditions = (f"Measured with `python benchmarks/expect.py --out results/expect --only <environment> [--scripts ...] --write` "
+                      f"(finished runs are kept in docs/expect-runs.csv; the same command runs only what is missing): "
                       f"{args.workers} runs at a time on a 2-core CPU, {args.threads} torch thread each; ours over seeds "
                       f"{', '.join(map(str, OUR_SEEDS))}, SB3 2.9.2 over {', '.join(map(str, SB3_SEEDS))}; mean ± std "
                       f"across seeds.")

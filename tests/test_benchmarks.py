@@ -259,6 +259,9 @@ def test_expect_counts_a_kept_run_only_while_its_identity_holds(workdir):
     expect.keep({folder.name: {**fresh, "hash": grid.identity(run)["hash"], "commit": "aaaaaaa"}}, path)
     kept = expect.read_kept(path)
     assert kept[folder.name]["curve"] == fresh["curve"] and kept[folder.name]["eval"] == -145.0
+    assert expect.figures(runs, {}) == {}  # a folder without its identity.json does not count
+    (folder / "identity.json").write_text(json.dumps(grid.identity(run)))
+    assert expect.figures(runs, {})["td3", "Pendulum-v1", "20k"]["last10"] == [-160.0]
     (folder / "result.csv").unlink()  # a new machine: only the kept summary remains
     found = expect.figures(runs, kept)
     assert found == {("td3", "Pendulum-v1", "20k"): {"seconds": [150.0], "last10": [-160.0], "eval": [-145.0],
