@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import tyro
 from torch.optim.adam import adam as functional_adam
+from torch.optim.rmsprop import rmsprop as functional_rmsprop
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
@@ -26,8 +27,7 @@ if sys.platform.startswith("linux"):  # --capture-video renders offscreen, witho
     os.environ.setdefault("MUJOCO_GL", "egl")  # MuJoCo through EGL (on a GPU, or Mesa's on a CPU)
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # classic control through pygame
 
-# The MuJoCo defaults are the v4 environments, as in CleanRL's published results (v5 works with every
-# script): gymnasium's advice to upgrade would otherwise precede every line a script prints.
+# The MuJoCo defaults are v4, as in CleanRL's published results (v5 works too): no advice to upgrade on every run.
 warnings.filterwarnings("ignore", message=r".*is out of date\. You should consider upgrading to version")
 CHECKPOINT_FORMAT = 2  # 1: the checkpoints written before this module existed (not readable now)
 
@@ -99,9 +99,9 @@ def check_flags(args, positive=(), non_negative=(), fractions=()) -> None:
 # The command line: flags, --resume, and the environment's spaces, checked before anything is built
 # ---------------------------------------------------------------------------------------------
 def parse(Args: type, spaces: tuple, defaults: Optional[dict] = None) -> tuple:
-    """Parses the command line into `Args`; returns (args, checkpoint or None). --resume keeps the flags the
-    run started with (naming the given ones it ignores). The env needs an action space in `spaces` and a
-    flat Box observation space. `defaults` (PPO, A2C): {"discrete": {...}, "continuous": {...}}."""
+    """Parses the command line into `Args`; returns (args, checkpoint or None). --resume keeps the flags the run started
+    with (naming the given ones it ignores). The env needs an action space in `spaces` and a flat Box observation
+    space. `defaults` (PPO, A2C): {"discrete": {...}, "continuous": {...}}."""
     default = None
     if defaults and not {"--resume", "--eval-model"} & {a.split("=")[0] for a in sys.argv[1:]}:
         peek = argparse.ArgumentParser(add_help=False, allow_abbrev=False)  # --env-id, before tyro parses the rest
@@ -151,8 +151,7 @@ def probe_env(env_id: str, spaces: tuple, render: bool = False) -> tuple:
     env.close()
     if render:  # one frame, as --capture-video will render them
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with warnings.catch_warnings(action="ignore"):
                 env = gym.make(env_id, render_mode="rgb_array")
                 env.reset(seed=0)
                 env.render()
@@ -164,9 +163,8 @@ def probe_env(env_id: str, spaces: tuple, render: bool = False) -> tuple:
 
 
 def make_envs(args, run_name: str, global_step: int = 0) -> gym.vector.VectorEnv:
-    """args.num_envs copies of args.env_id in a vector env in SAME_STEP autoreset mode: when an episode
-    ends, `step` returns the reset observation and puts the real last observation in
-    infos["final_obs"]. With --capture-video, the first environment is recorded."""
+    """args.num_envs copies of args.env_id in a vector env in SAME_STEP autoreset mode (where an episode ends, `step`
+    returns the reset observation, the real last one in infos["final_obs"]); --capture-video records the first."""
     def make(i: int):
         def thunk():
             if i == 0 and args.capture_video:  # every N-th episode of the first environment
@@ -260,9 +258,8 @@ class Run:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
 
     def start(self, state: dict) -> np.ndarray:
-        """Resets the environments (seeds drawn from --seed) and returns the first observations; on --resume,
-        first restores `state` and the random generators, and restarts the environments (their internal
-        state is not saved) with seeds drawn from --seed and the checkpoint's step."""
+        """Resets the environments (seeds drawn from --seed) and returns the first observations; on --resume, first
+        restores `state` and the random generators, and restarts the environments (not saved) with seeds from --seed and the step."""
         self.state = state
         n = self.args.num_envs
         obs, _ = self.envs.reset(seed=seeds(self.args.seed, RESUMED_RESETS, n, self.global_step) if self.checkpoint
@@ -282,8 +279,7 @@ class Run:
         return obs
 
     def record(self, global_step: int, infos: dict) -> None:
-        """After each vector step: the progress bar, the training phase's start, and the episodes that
-        ended (their return and length; with --capture-video and --track, their videos to wandb)."""
+        """After each vector step: the progress bar, the training phase's start, the episodes that ended (return, length, videos)."""
         self.progress.update(global_step - self.global_step)
         self.global_step = global_step
         if self.train_start is None and global_step > self.learning_starts:
@@ -296,8 +292,7 @@ class Run:
             self.upload_videos()
 
     def log(self, global_step: int, scalars: dict, sps: bool = True) -> None:
-        """Writes the scalars (tensors are read here, once per logging interval) and the steps per second;
-        with the losses, stops the run if a loss is not finite (see stop_if_not_finite)."""
+        """Writes the scalars (tensors read here, once per logging interval) and the speed; stops on a loss not finite."""
         values = {tag: value.item() if isinstance(value, torch.Tensor) else value for tag, value in scalars.items()}
         if any(tag.startswith("losses/") for tag in values):
             self.stop_if_not_finite(values)
@@ -307,9 +302,8 @@ class Run:
             self.writer.add_scalar("charts/SPS", int((global_step - self.start_step) / (time.time() - self.start_time)), global_step)
 
     def stop_if_not_finite(self, values: dict) -> None:
-        """The NaN guard. gradient_step skips a step whose loss is not finite (no network takes one); once
-        per logging interval, the run stops if one was skipped or a logged loss is not finite, keeping its
-        last good state in a checkpoint."""
+        """The NaN guard. gradient_step skips a step whose loss is not finite (no network takes one); once per logging
+        interval, the run stops if one was skipped or a logged loss is not finite, its last good state in a checkpoint."""
         skipped = sum(getattr(v, "skipped", 0) for v in self.state.values() if isinstance(v, torch.optim.Optimizer))
         bad = [f"{tag} is {v}" for tag, v in values.items() if tag.startswith("losses/") and not np.isfinite(v)]
         if skipped or bad:
@@ -321,8 +315,7 @@ class Run:
                  f"no network took one, and the last good state is saved in {path}")
 
     def save_checkpoint(self) -> str:
-        """Everything needed to continue with --resume, written atomically: a crash during the save
-        leaves the previous checkpoint whole."""
+        """Everything --resume needs, written atomically: a crash during the save leaves the previous checkpoint whole."""
         path = f"runs/{self.name}/checkpoint.pt"
         self.writer.flush()  # the log reaches this step on disk before a checkpoint says it does
         state = {k: v.detach() if isinstance(v, torch.Tensor) else None if v is None else
@@ -398,10 +391,9 @@ class Run:
 
 
 class CoreShare:
-    """torch's CPU threads, kept off the cores other processes use: its threads spin-wait for each other,
-    so beside one busy process on 2 cores SAC fell from ~99 to ~21 steps/s (65 with one thread). Every few
-    seconds, torch gets the cores the others left free (from /proc), at least one; said once. Off where
-    OMP_NUM_THREADS is set. A SAC run ended with equal weights at 1 and 2 threads on this CPU."""
+    """torch's CPU threads kept off the cores other processes use (its threads spin-wait for each other: beside one busy
+    process on 2 cores, SAC fell from ~99 to ~21 steps/s, 65 with one thread). Every few seconds torch gets the cores
+    the others left free (from /proc), at least one; said once; off where OMP_NUM_THREADS is set."""
 
     def __init__(self, writer: SummaryWriter, every: float = 3.0):
         self.writer, self.every, self.most, self.said = writer, every, torch.get_num_threads(), False
@@ -438,9 +430,9 @@ def gradient_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, max_grad
     """One step of `optimizer` down the gradient of `loss` for its own parameters only (no gradient reaches
     another network), the norm first clipped to `max_grad_norm` if given. A loss that is not finite is
     skipped: parameters and moments stay as they were, and optimizer.skipped counts it."""
-    params = [p for group in optimizer.param_groups for p in group["params"]]
     if torch.compiler.is_compiling():  # --compile: the step is part of the update's one graph
-        return adam_in_graph(optimizer, loss, params)
+        return step_in_graph(optimizer, loss, max_grad_norm)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
     if not math.isfinite(loss.item()):  # (torch.isfinite then bool() costs 9 µs, this 1)
         optimizer.skipped = getattr(optimizer, "skipped", 0) + 1
         return
@@ -451,50 +443,61 @@ def gradient_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, max_grad
     optimizer.step()
 
 
-def adam_in_graph(optimizer: torch.optim.Adam, loss: torch.Tensor, params: list) -> None:
-    """gradient_step inside a compiled update, in a form one graph holds (torch.autograd.grad, torch's
-    functional Adam on the optimizer's own state), the NaN guard decided in the graph (a loss not finite:
-    every parameter and moment keeps its value, optimizer.skipped counts it). No host sync."""
-    group = optimizer.param_groups[0]
+def step_in_graph(optimizer: torch.optim.Optimizer, loss: torch.Tensor, max_grad_norm: Optional[float]) -> None:
+    """gradient_step in a form one compiled graph holds: torch.autograd.grad, clip_grad_norm_'s clipping, torch's functional
+    Adam or RMSprop on the state and settings of optimizer.in_graph (see compiled()), and the NaN guard decided in the
+    graph (a loss not finite: every parameter and moment keeps its value, optimizer.skipped counts it). No host sync."""
+    group, params = optimizer.in_graph, optimizer.in_graph["params"]
     grads = [g.contiguous() for g in torch.autograd.grad(loss, params)]
-    states = [optimizer.state[p] for p in params]
-    exp_avgs, exp_avg_sqs, steps = ([state[k] for state in states] for k in ("exp_avg", "exp_avg_sq", "step"))
-    finite = torch.isfinite(loss)
+    if max_grad_norm is not None:  # as clip_grad_norm_: g ← g · min(1, max_norm / (‖g‖ + 1e-6))
+        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+        grads = torch._foreach_mul(grads, (max_grad_norm / (norm + 1e-6)).clamp(max=1.0))
+    adam, finite = isinstance(optimizer, torch.optim.Adam), torch.isfinite(loss)
+    steps, *moments = ([optimizer.state[p][k] for p in params] for k in ("step", *(("exp_avg", "exp_avg_sq") if adam else ("square_avg",))))
+    every = [*params, *steps, *(t for m in moments for t in m)]
     with torch.no_grad():
-        kept = [t.clone() for t in (*params, *exp_avgs, *exp_avg_sqs, *steps)]
-        functional_adam(params, grads, exp_avgs, exp_avg_sqs, [], steps, foreach=True, capturable=True, amsgrad=False,
-                        beta1=group["betas"][0], beta2=group["betas"][1], lr=group["lr"], weight_decay=group["weight_decay"],
-                        eps=group["eps"], maximize=False)
-        for t, old in zip((*params, *exp_avgs, *exp_avg_sqs, *steps), kept):
+        kept = [t.clone() for t in every]
+        if adam:
+            functional_adam(params, grads, *moments, [], steps, foreach=True, capturable=True, amsgrad=False, beta1=group["betas"][0],
+                            beta2=group["betas"][1], lr=group["lr"], weight_decay=group["weight_decay"], eps=group["eps"], maximize=False)
+        else:  # RMSprop without momentum, not centered (compiled() checks)
+            functional_rmsprop(params, grads, *moments, [], [], steps, foreach=True, capturable=True, lr=group["lr"], alpha=group["alpha"],
+                               eps=group["eps"], weight_decay=group["weight_decay"], momentum=0.0, centered=False)
+        for t, old in zip(every, kept):
             t.copy_(torch.where(finite, t, old))
         optimizer.skipped.add_((~finite).long())
 
 
 def compiled(update: Callable, optimizers) -> Callable:
-    """--compile: `update` as one graph per variant (e.g. with and without the delayed actor step), Adam
-    included (adam_in_graph), the optimizers' state created first (a graph cannot create it), and torch's
-    own random numbers, so that it computes what the eager update does, to rounding."""
+    """--compile: `update` as one graph per variant (e.g. with and without the delayed actor step), the
+    optimizers' steps included (step_in_graph), their state created first (a graph cannot create it), and
+    torch's own random numbers, so that it computes what the eager update does, to rounding."""
     import torch._dynamo
     import torch._inductor.config
 
     torch._dynamo.config.trace_autograd_ops = True  # torch.autograd.grad inside the graph
     torch._inductor.config.fallback_random = True  # eager's random numbers, not inductor's own generator
-    for optimizer in (o for o in optimizers if o is not None):
-        for p in (p for group in optimizer.param_groups for p in group["params"]):
-            if not optimizer.state[p]:  # what Adam's first step would create; the step counter in p's precision
-                optimizer.state[p] = {"step": torch.zeros((), dtype=p.dtype, device=p.device), "exp_avg": torch.zeros_like(p),
-                                      "exp_avg_sq": torch.zeros_like(p)}
+    optimizers = [o for o in optimizers if o is not None]
+    for optimizer in optimizers:
+        group, rmsprop = optimizer.param_groups[0], isinstance(optimizer, torch.optim.RMSprop)
+        assert isinstance(optimizer, torch.optim.Adam) or (rmsprop and not group["momentum"] and not group["centered"]), optimizer
+        params = [p for g in optimizer.param_groups for p in g["params"]]
+        moments = ("square_avg",) if rmsprop else ("exp_avg", "exp_avg_sq")
+        for p in (p for p in params if not optimizer.state[p]):  # what the first step would create; the step counter in p's precision
+            optimizer.state[p] = {"step": torch.zeros((), dtype=p.dtype, device=p.device), **{k: torch.zeros_like(p) for k in moments}}
         optimizer.skipped = torch.tensor(int(getattr(optimizer, "skipped", 0)), device=p.device)
+        # what the graph reads instead of param_groups, where a learning rate would be a constant of the graph
+        optimizer.in_graph = {**group, "params": params, "lr": torch.tensor(group["lr"], dtype=p.dtype, device=p.device)}
     graph, variants = torch.compile(update, fullgraph=True), set()
 
     def call(*args, **kwargs):
+        for optimizer in optimizers:  # (A2C anneals its learning rate)
+            optimizer.in_graph["lr"].fill_(optimizer.param_groups[0]["lr"])
         variant = tuple(v for v in (*args, *kwargs.values()) if isinstance(v, (bool, int)))  # a new one compiles
-        if variant in variants:
-            return graph(*args, **kwargs)
-        variants.add(variant)
-        start = time.time()
-        out = graph(*args, **kwargs)
-        COMPILING["seconds"] += time.time() - start
+        start, out = time.time(), graph(*args, **kwargs)
+        if variant not in variants:  # its first call compiled it
+            variants.add(variant)
+            COMPILING["seconds"] += time.time() - start
         return out
     return call
 
@@ -522,9 +525,8 @@ def rng_state(envs: gym.vector.VectorEnv) -> dict:
     """Every random number generator the run draws from, as plain values (loadable with weights_only)."""
     numpy_state = np.random.get_state(legacy=False)
     numpy_state["state"]["key"] = numpy_state["state"]["key"].tolist()
-    return {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "action_space": envs.action_space.np_random.bit_generator.state}
+    return {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state(), "action_space":
+            envs.action_space.np_random.bit_generator.state, "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
 
 
 def set_rng_state(state: dict, envs: gym.vector.VectorEnv) -> None:
@@ -569,11 +571,11 @@ def load_checkpoint(path: str) -> dict:
 # ---------------------------------------------------------------------------------------------
 # Saved models: evaluation after training, and --eval-model
 # ---------------------------------------------------------------------------------------------
+@torch.no_grad()
 def evaluate(env_id: str, policy: Callable, episodes: int, seed: int, video_folder: Optional[str] = None,
              trajectories: bool = False):
-    """Returns of `policy` (observation → action, numpy) over `episodes` fresh episodes, the same ones for
-    the same `seed` (--seed); with a video folder, the first episode is recorded. With `trajectories`,
-    also each episode's (observations, actions, rewards, terminated)."""
+    """Returns of `policy` (observation → action, numpy) over `episodes` fresh episodes, the same ones for the same `seed`;
+    with a video folder, the first is recorded; with `trajectories`, also each one's (observations, actions, rewards, terminated)."""
     env = gym.make(env_id, render_mode="rgb_array" if video_folder else None)
     if video_folder is not None:
         with warnings.catch_warnings():  # the folder holds the training videos; eval-episode-* are new names
@@ -584,14 +586,12 @@ def evaluate(env_id: str, policy: Callable, episodes: int, seed: int, video_fold
         obs, _ = env.reset(seed=episode_seeds[episode])
         done, episodic_return, seen = False, 0.0, ([], [], [], False)
         while not done:
-            with torch.no_grad():
-                action = policy(obs)
+            action = policy(obs)
             next_obs, reward, terminated, truncated, _ = env.step(action)
             if trajectories:
                 seen[0].append(obs), seen[1].append(action), seen[2].append(float(reward))
             episodic_return += float(reward)
-            done = terminated or truncated
-            obs = next_obs
+            done, obs = terminated or truncated, next_obs
         returns.append(episodic_return)
         episodes_seen.append((*seen[:3], terminated))
     env.close()

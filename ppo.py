@@ -320,7 +320,7 @@ def update(data: Batch, agent: Agent, optimizer: torch.optim.Optimizer, args: Ar
                 log_ratio = new_logprob - data.logprobs[mb]
                 approx_kl = ((ratio - 1) - log_ratio).mean()  # KL(π_θ ‖ π_θ') estimate, k3 of Schulman
                 clipfracs.append(((ratio - 1.0).abs() > args.clip_coef).float().mean())
-    return {"charts/learning_rate": optimizer.param_groups[0]["lr"], "losses/value_loss": v_loss.detach(), "losses/policy_loss": pg_loss.detach(),
+    return {"losses/value_loss": v_loss.detach(), "losses/policy_loss": pg_loss.detach(),
             "losses/entropy": entropy_loss.detach(), "losses/approx_kl": approx_kl, "losses/clipfrac": torch.stack(clipfracs).mean(),
             "losses/explained_variance": 1 - (data.returns - data.values).var() / data.returns.var()}
 
@@ -382,7 +382,7 @@ def train(args: Args, checkpoint: dict | None) -> None:
         data = Batch(b_obs, b_actions, b_logprobs, *(to_tensor(x).reshape(-1) for x in (values[:-1], advantages, returns)))
 
         # 3. several epochs of minibatch gradient steps on the clipped objective
-        run.log(run.global_step, update(data, agent, optimizer, args))
+        run.log(run.global_step, {**update(data, agent, optimizer, args), "charts/learning_rate": optimizer.param_groups[0]["lr"]})
         if run.end_iteration(run.global_step, batch_size):  # checkpoints; Ctrl-C stops here
             break
 

@@ -18,6 +18,9 @@ class OneOptimizer(NamedTuple):  # DQN's one optimizer, named as the actor-criti
 def minibatches(module, n: int) -> list:
     g = torch.Generator().manual_seed(0)
     rand = lambda *shape: torch.randn(*shape, generator=g, dtype=torch.float64)  # noqa: E731
+    if module.__name__ == "a2c":  # a rollout of BATCH steps, ACT discrete actions
+        return [module.Batch(rand(BATCH, OBS), torch.randint(ACT, (BATCH,), generator=g).double(), rand(BATCH) - 1, rand(BATCH),
+                             rand(BATCH), rand(BATCH)) for _ in range(n)]
     if module.__name__ in ("dqn", "ddqn"):  # ACT discrete actions
         actions = lambda: torch.randint(ACT, (BATCH,), generator=g)  # noqa: E731
     else:
@@ -33,6 +36,16 @@ def learner(name: str):
     module = __import__(name)
     torch.manual_seed(0)
     args = module.Args()
+    if name == "a2c":  # RMSprop, the gradient clipped at max_grad_norm, the learning rate annealed between updates
+        import gymnasium as gym
+
+        agent = module.Agent(OBS, gym.spaces.Discrete(ACT)).double()
+        opt = OneOptimizer(torch.optim.RMSprop(agent.parameters(), lr=7e-4, alpha=0.99, eps=1e-5, foreach=True))
+
+        def call(f, data, i):
+            opt.q.param_groups[0]["lr"] = 7e-4 * (1 - i / UPDATES)
+            return f(data, agent, opt.q, args)
+        return module, opt, call, [agent]
     if name in ("dqn", "ddqn"):
         q_network = module.QNetwork(OBS, ACT).double()
         target_network = copy.deepcopy(q_network).requires_grad_(False)
@@ -61,13 +74,15 @@ def tensors(nets) -> list:
     return [t.detach() for net in nets for t in ([net] if isinstance(net, torch.Tensor) else net.state_dict().values())]
 
 
-@pytest.mark.parametrize("name", ["sac_continuous", "td3", "ddqn"])
+@pytest.mark.parametrize("name", ["sac_continuous", "td3", "ddqn", "a2c"])
 def test_compiled_update_computes_what_the_eager_update_does(name):
     """Six updates each way, float64, the same minibatches and random numbers: the losses and every
-    weight agree to 1e-10 (relative), the Adam moments included (the step counters are float64 too)."""
+    weight agree to 1e-10 (relative), the optimizer's moments included (the step counters are float64 too);
+    A2C's learning rate changes between updates, as its annealing does, without a new graph."""
     module, eager_opt, eager, eager_nets = learner(name)
     _, compiled_opt, compiled, compiled_nets = learner(name)
     step = plumbing.compiled(module.update, compiled_opt)
+    graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
     for i, data in enumerate(minibatches(module, UPDATES)):
         torch.manual_seed(100 + i)
         eager_losses = eager(module.update, data, i)
@@ -75,11 +90,15 @@ def test_compiled_update_computes_what_the_eager_update_does(name):
         compiled_losses = compiled(step, data, i)
         assert eager_losses.keys() == compiled_losses.keys()
         for tag in eager_losses:
-            torch.testing.assert_close(compiled_losses[tag], eager_losses[tag], rtol=1e-10, atol=1e-10, msg=tag)
+            torch.testing.assert_close(torch.as_tensor(compiled_losses[tag], dtype=torch.float64),
+                                       torch.as_tensor(eager_losses[tag], dtype=torch.float64), rtol=1e-10, atol=1e-10, msg=tag)
     for a, b in zip(tensors(eager_nets), tensors(compiled_nets)):
         torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-10)
     for a, b in zip(eager_opt.q.state.values(), compiled_opt.q.state.values()):
-        torch.testing.assert_close(b["exp_avg_sq"], a["exp_avg_sq"], rtol=1e-10, atol=1e-14)
+        moment = "square_avg" if name == "a2c" else "exp_avg_sq"
+        torch.testing.assert_close(b[moment], a[moment], rtol=1e-10, atol=1e-14)
+    # one graph per variant (with and without the delayed actor step): a changed learning rate compiles nothing new
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] - graphs == (2 if name in ("sac_continuous", "td3") else 1)
 
 
 def test_compiled_update_skips_a_step_whose_loss_is_not_finite():
