@@ -122,26 +122,37 @@ def keep(kept: dict, path: Path = KEPT) -> None:
                           " ".join(f"{s:.0f}:{v:g}" for s, v in r["curve"])])
 
 
+def ran(run: grid.Run) -> dict | None:
+    """A finished run's summary from its folder, with the identity hash and commit it ran with."""
+    folder = Path(run.folder)
+    found = summary(folder, int(run.flags[run.flags.index("--total-timesteps") + 1]))
+    if found is None or not (folder / "identity.json").is_file():
+        return None
+    commit = (folder / "commit.txt").read_text().strip() if (folder / "commit.txt").is_file() else "unknown"
+    return {**found, "hash": json.loads((folder / "identity.json").read_text())["hash"], "commit": commit}
+
+
+def done_and_kept(runs: list[grid.Run], kept: dict) -> list[grid.Run]:
+    """The runs whose kept summary has the identity the run would have now: they need not run again."""
+    return [run for run in runs if kept.get(Path(run.folder).name, {}).get("hash") == grid.identity(run)["hash"]]
+
+
 def figures(runs: list[grid.Run], kept: dict) -> dict:
     """{(arm, env_id, budget): {"seconds": [...], "last10": [...], "eval": [...], "curves": [...], "commits": {...}}}
-    of the runs that are finished, in their folder or among the kept summaries with the run's identity now."""
+    of the finished runs: in their folder where it has the run's identity now, else as kept, whatever code they ran
+    (a row measured at an earlier commit stays, marked with it, until it is run again)."""
     out = {}
     for run in runs:
-        folder, wanted = Path(run.folder), grid.identity(run)["hash"]
-        stored = folder / "identity.json"
-        if kept.get(folder.name, {}).get("hash") == wanted:
-            found = kept[folder.name]
-        elif stored.is_file() and json.loads(stored.read_text()).get("hash") == wanted:
-            found = summary(folder, int(run.flags[run.flags.index("--total-timesteps") + 1]))
-        else:
-            found = None
+        found = ran(run)
+        if found is None or found["hash"] != grid.identity(run)["hash"]:
+            found = kept.get(Path(run.folder).name)
         if found is None:
             continue
         entry = out.setdefault((run.arm, run.env_id, budget(" ".join(run.flags))),
                                {"seconds": [], "last10": [], "eval": [], "curves": [], "commits": set()})
         for key, column in (("seconds", "seconds"), ("last10", "last10"), ("eval", "eval"), ("curve", "curves")):
             entry[column].append(found[key])
-        entry["commits"].add(found.get("commit") or commit_of_scripts())
+        entry["commits"].add(found["commit"])
     return out
 
 
@@ -265,18 +276,18 @@ def main(argv=None) -> None:
     p.add_argument("--write", action="store_true", help="write the table into README.md and docs/results.md, the plot to docs/")
     args = p.parse_args(argv)
     runs, kept = plan(args), read_kept()
-    carried = [r for r in runs if kept.get(Path(r.folder).name, {}).get("hash") == grid.identity(r)["hash"]]
+    carried = done_and_kept(runs, kept)
     todo, done, stale = grid.sort_out([r for r in runs if r not in carried], args.out)
+    for run in todo:  # the commit of the code it runs (the identity hash says exactly which files)
+        (Path(run.folder) / "commit.txt").write_text(commit_of_scripts() + "\n")
     print(f"{len(runs)} runs, {done} already done, {len(carried)} kept in {KEPT.relative_to(ROOT)}, {len(todo)} to run, "
           f"{args.workers} at a time"
           + (f"; {stale} stale (other flags or code) moved to {args.out / 'stale'}" if stale else ""))
     with tqdm(total=len(todo), unit="run", dynamic_ncols=True) as progress:
         failures = grid.run_local(todo, args.workers, progress)
     if args.write:  # every finished run's summary, so that a later sitting need not run it again
-        for run in runs:
-            fresh = summary(Path(run.folder), int(run.flags[run.flags.index("--total-timesteps") + 1]))
-            if run not in carried and fresh:
-                kept[Path(run.folder).name] = {**fresh, "hash": grid.identity(run)["hash"], "commit": commit_of_scripts()}
+        for run in (r for r in runs if r not in carried and ran(r)):
+            kept[Path(run.folder).name] = ran(run)
         keep(kept)
     # the table and plots from every row's finished runs, whether this command ran them or not
     found = figures(plan(argparse.Namespace(**{**vars(args), "only": None, "scripts": None})), kept)

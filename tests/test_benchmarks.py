@@ -236,7 +236,8 @@ def test_expect_table_keeps_the_rows_an_earlier_run_measured():
 
 def test_expect_counts_a_kept_run_only_while_its_identity_holds(workdir):
     """A run summarised in docs/expect-runs.csv counts as done for the same command and code, and not after
-    either changes; the summary's binned curve and figures survive the round trip through the file."""
+    either changes (its figures stay in the table, marked with its commit, until it runs again); the summary's
+    binned curve and figures survive the round trip through the file."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import argparse
 
@@ -255,19 +256,22 @@ def test_expect_counts_a_kept_run_only_while_its_identity_holds(workdir):
                        for tag, value in (("seconds", 150.0), ("return_last10", -160.0), ("eval_return", -145.0))])
     fresh = expect.summary(folder, 20000)
     assert len(fresh["curve"]) == expect.CURVE_BINS and fresh["curve"][0] == (100, -1.0) and fresh["seconds"] == 150.0
+    assert expect.ran(run) is None and expect.figures(runs, {}) == {}  # a folder without its identity.json is not a run
+    (folder / "identity.json").write_text(json.dumps(grid.identity(run)))
+    (folder / "commit.txt").write_text("aaaaaaa\n")
+    assert expect.ran(run) == {**fresh, "hash": grid.identity(run)["hash"], "commit": "aaaaaaa"}
     path = workdir / "kept.csv"
-    expect.keep({folder.name: {**fresh, "hash": grid.identity(run)["hash"], "commit": "aaaaaaa"}}, path)
+    expect.keep({folder.name: expect.ran(run)}, path)
     kept = expect.read_kept(path)
     assert kept[folder.name]["curve"] == fresh["curve"] and kept[folder.name]["eval"] == -145.0
-    assert expect.figures(runs, {}) == {}  # a folder without its identity.json does not count
-    (folder / "identity.json").write_text(json.dumps(grid.identity(run)))
-    assert expect.figures(runs, {})["td3", "Pendulum-v1", "20k"]["last10"] == [-160.0]
     (folder / "result.csv").unlink()  # a new machine: only the kept summary remains
-    found = expect.figures(runs, kept)
-    assert found == {("td3", "Pendulum-v1", "20k"): {"seconds": [150.0], "last10": [-160.0], "eval": [-145.0],
-                                                     "curves": [fresh["curve"]], "commits": {"aaaaaaa"}}}
+    assert expect.done_and_kept(runs, kept) == [run]
+    found = {("td3", "Pendulum-v1", "20k"): {"seconds": [150.0], "last10": [-160.0], "eval": [-145.0],
+                                            "curves": [fresh["curve"]], "commits": {"aaaaaaa"}}}
+    assert expect.figures(runs, kept) == found
+    # other flags (or code): the kept run must run again, and until it has, the table shows it as measured at aaaaaaa
     changed = run._replace(flags=run.flags + ("--tau", "0.01"))
-    assert expect.figures([changed], kept) == {}
+    assert expect.done_and_kept([changed], kept) == [] and expect.figures([changed], kept) == found
 
 
 def test_profile_split_accounts_for_the_whole_training_phase(workdir):
