@@ -16,6 +16,7 @@ run again, so a long row can be filled over several sittings on machines that do
 Run:  python benchmarks/expect.py --out results/expect --write        (about 7 hours on 2 cores)
       python benchmarks/expect.py --out results/expect --only Pendulum-v1 CartPole-v1
       python benchmarks/expect.py --out results/expect --only Hopper-v4 --scripts td3 ddpg --write
+      python benchmarks/expect.py --out results/expect --only Hopper-v4 --collect --write   (after stopping a grid part-way)
 """
 import argparse
 import csv
@@ -274,10 +275,12 @@ def main(argv=None) -> None:
     p.add_argument("--only", nargs="*", help="only the rows on these environments")
     p.add_argument("--scripts", nargs="*", help="only the rows of these scripts (e.g. td3 ddpg)")
     p.add_argument("--write", action="store_true", help="write the table into README.md and docs/results.md, the plot to docs/")
+    p.add_argument("--collect", action="store_true", help="run nothing: tabulate (and with --write, keep) the runs that finished, "
+                   "e.g. after a grid was stopped part-way")
     args = p.parse_args(argv)
     runs, kept = plan(args), read_kept()
     carried = done_and_kept(runs, kept)
-    todo, done, stale = grid.sort_out([r for r in runs if r not in carried], args.out)
+    todo, done, stale = ([], 0, 0) if args.collect else grid.sort_out([r for r in runs if r not in carried], args.out)
     for run in todo:  # the commit of the code it runs (the identity hash says exactly which files)
         (Path(run.folder) / "commit.txt").write_text(commit_of_scripts() + "\n")
     print(f"{len(runs)} runs, {done} already done, {len(carried)} kept in {KEPT.relative_to(ROOT)}, {len(todo)} to run, "
