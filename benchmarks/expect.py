@@ -289,8 +289,9 @@ def main(argv=None) -> None:
     with tqdm(total=len(todo), unit="run", dynamic_ncols=True) as progress:
         failures = grid.run_local(todo, args.workers, progress)
     if args.write:  # every finished run's summary, so that a later sitting need not run it again
-        for run in (r for r in runs if r not in carried and ran(r)):
-            kept[Path(run.folder).name] = ran(run)
+        for run, fresh in ((r, ran(r)) for r in runs):
+            if fresh and kept.get(Path(run.folder).name, {}).get("hash") != fresh["hash"]:  # not kept yet
+                kept[Path(run.folder).name] = fresh
         keep(kept)
     # the table and plots from every row's finished runs, whether this command ran them or not
     found = figures(plan(argparse.Namespace(**{**vars(args), "only": None, "scripts": None})), kept)
