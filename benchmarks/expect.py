@@ -157,8 +157,10 @@ def figures(runs: list[grid.Run], kept: dict) -> dict:
     return out
 
 
-def cell(values: list[float]) -> str:
-    return f"{statistics.mean(values):.0f} ± {statistics.pstdev(values):.0f}" if values else "—"
+def cell(values: list[float], of: int = 0) -> str:
+    """mean ± std, and "(n of `of` seeds)" while a row is measured in part."""
+    text = f"{statistics.mean(values):.0f} ± {statistics.pstdev(values):.0f}" if values else "—"
+    return text + (f" ({len(values)} of {of} seeds)" if values and of and len(values) != of else "")
 
 
 def minutes(seconds: list[float]) -> str:
@@ -187,10 +189,9 @@ def table(found: dict, earlier: str = "") -> str:
                 lines.append(kept[script, env_id, budget(flags)])
             continue
         theirs = found.get((f"sb3-{sb3.lower()}", env_id, budget(flags)), {}) if sb3 else {}
-        n, m = len(ours["last10"]), len(theirs.get("last10", []))
-        lines.append(f"| `{script}.py` | {env_id}, {budget(flags)} | {minutes(ours['seconds'])} | {cell(ours['last10'])} "
-                     f"| {cell(ours['eval'])} | {minutes(theirs.get('seconds', []))} | {cell(theirs.get('last10', []))} "
-                     f"| {cell(theirs.get('eval', []))} |" + ("" if n == 5 and m in (0, 3) else f" <!-- {n} and {m} seeds -->")
+        lines.append(f"| `{script}.py` | {env_id}, {budget(flags)} | {minutes(ours['seconds'])} | {cell(ours['last10'], len(OUR_SEEDS))} "
+                     f"| {cell(ours['eval'])} | {minutes(theirs.get('seconds', []))} | {cell(theirs.get('last10', []), len(SB3_SEEDS))} "
+                     f"| {cell(theirs.get('eval', []))} |"
                      + f" <!-- at {', '.join(sorted(ours['commits'] | theirs.get('commits', set())))} -->")
     return "\n".join(lines)
 

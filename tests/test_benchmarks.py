@@ -223,6 +223,8 @@ def test_expect_table_keeps_the_rows_an_earlier_run_measured():
     assert [expect.row_key(line) for line in rows] == [("td3", "Pendulum-v1", "20k"), ("dqn", "CartPole-v1", "500k")]
     assert rows[0].endswith("<!-- at aaaaaaa -->") and "| 1.0 min | -150 ± 0 | -140 ± 0 |" in rows[0]
     assert rows[1].endswith("<!-- at bbbbbbb -->") and "| 2.0 min | 450 ± 45 | 500 ± 0 | — | — | — |" in rows[1]
+    part = expect.table({("dqn", "CartPole-v1", "500k"): {**found["dqn", "CartPole-v1", "500k"], "last10": [400.0, 500.0]}})
+    assert "| 450 ± 50 (2 of 5 seeds) |" in part  # a row measured in part says so
     # a row measured again replaces the earlier one; a row whose runs span two commits names both
     again = expect.table({("td3", "Pendulum-v1", "20k"): {**found["dqn", "CartPole-v1", "500k"], "commits": {"ccccccc", "ddddddd"}}},
                          earlier)
