@@ -138,8 +138,9 @@ class ReplayBuffer:
 
 class OverestimationMeter:
     """Q(s_t, a_t; θ) against the discounted return G_t = Σ_k γ^k r_{t+k} actually obtained from
-    (s_t, a_t), over the steps of every finished episode. Q is evaluated when the episode ends, by
-    the network of that moment, in one batched pass (acting needs no forward pass while exploring).
+    (s_t, a_t), over the steps of the episodes that ended since the last reading. Q is evaluated when
+    read (every logging interval), by the network of that moment, in one batched pass: acting needs
+    no forward pass while exploring, and a run of short episodes no pass per episode.
 
     An episode cut by the time limit lacks the rewards after the cut, so its G_t is too low by up to
     γ^(T−t)·(the value at the cut). Only its steps with γ^(T−t) <= `tail` (1 %) count; a terminated
@@ -148,27 +149,34 @@ class OverestimationMeter:
     def __init__(self, num_envs: int, gamma: float, q_network: nn.Module, device: torch.device, tail: float = 0.01):
         self.gamma, self.q_network, self.device, self.tail = gamma, q_network, device, tail
         self.episodes = [([], [], []) for _ in range(num_envs)]  # per env: states, actions, rewards so far
+        self.counted = ([], [], [])  # s_t, a_t, G_t of the counted steps of the episodes ended since the last reading
 
-    def step(self, obs, actions, rewards, terminations, truncations) -> dict:
-        """Records one vector step. Returns {env: (mean Q(s_t, a_t; θ), mean G_t)} for the episodes
-        that ended here with at least one step counted."""
-        ended = {}
+    def step(self, obs, actions, rewards, terminations, truncations) -> None:
+        """Records one vector step."""
         for i, (states, acts, rews) in enumerate(self.episodes):
             states.append(obs[i]), acts.append(int(actions[i])), rews.append(float(rewards[i]))
             if terminations[i] or truncations[i]:
                 returns, g = np.empty(len(rews)), 0.0
                 for t in reversed(range(len(rews))):
                     returns[t] = g = rews[t] + self.gamma * g  # G_t = r_t + γ G_{t+1}
-                counted = np.arange(len(rews))
-                if not terminations[i]:  # truncated: keep t with γ^(T−t) <= tail
-                    counted = counted[self.gamma ** (len(rews) - counted) <= self.tail]
-                if len(counted):
-                    with torch.no_grad():
-                        q = self.q_network(torch.as_tensor(np.array(states)[counted], dtype=torch.float32, device=self.device))
-                    q_taken = q[torch.arange(len(counted)), torch.as_tensor(acts, device=self.device)[counted]]
-                    ended[i] = (q_taken.mean().item(), float(returns[counted].mean()))
+                counted = len(rews)  # truncated: the first steps, those with γ^(T−t) <= tail
+                if not terminations[i]:
+                    counted = int(np.sum(self.gamma ** (len(rews) - np.arange(len(rews))) <= self.tail))
+                for store, values in zip(self.counted, (states, acts, returns)):
+                    store.extend(values[:counted])
                 self.episodes[i] = ([], [], [])
-        return ended
+
+    def read(self) -> dict:
+        """The mean Q(s_t, a_t; θ), mean G_t and their difference over the steps counted since the last reading ({} if none)."""
+        states, acts, returns = self.counted
+        if not states:
+            return {}
+        with torch.no_grad():
+            q = self.q_network(torch.as_tensor(np.array(states), dtype=torch.float32, device=self.device))
+            q_mean = q.gather(1, torch.as_tensor(acts, device=self.device)[:, None]).mean().item()
+        g_mean = float(np.mean(returns))
+        self.counted = ([], [], [])
+        return {"charts/q_overestimation": q_mean - g_mean, "charts/q_predicted": q_mean, "charts/discounted_return": g_mean}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,15 +261,12 @@ def train(args: Args, checkpoint: dict | None) -> None:
 
         # c. store (s, a, r, s', d) in D, with the real s' where the episode ended
         rb.add(obs, actions, rewards, plumbing.real_next_obs(next_obs, infos), terminations, truncations)
-        ended = meter.step(obs, actions, rewards, terminations, truncations)  # (Q, G) of episodes that ended
+        meter.step(obs, actions, rewards, terminations, truncations)  # the meter keeps s_t, a_t, G_t of ended episodes
 
         # d. s ← s' (for an ended episode, the first observation of the next one)
         obs = next_obs
         global_step = iteration * args.num_envs
         run.record(global_step, infos)  # g. log the episodes that ended (the vector env has reset them)
-        for q_mean, g_mean in ended.values():  # and how far Q(s_t, a_t; θ) was above the G_t it obtained
-            run.log(global_step, {"charts/q_overestimation": q_mean - g_mean, "charts/q_predicted": q_mean,
-                                  "charts/discounted_return": g_mean}, sps=False)
 
         # e. learn once past learning_starts, one gradient step every train_frequency steps (e.1 sample a minibatch from D)
         if global_step > args.learning_starts and iteration % args.train_frequency == 0:
@@ -271,8 +276,8 @@ def train(args: Args, checkpoint: dict | None) -> None:
         if global_step > args.learning_starts and iteration % args.target_network_frequency == 0:
             update_target(target_network, q_network, args.tau)
 
-        if losses and iteration % 100 == 0:
-            run.log(global_step, {**losses, "charts/epsilon": eps})
+        if iteration % 100 == 0:  # the latest losses, and how far Q(s_t, a_t; θ) was above the G_t obtained
+            run.log(global_step, {**losses, "charts/epsilon": eps, **meter.read()})
         if run.end_iteration(global_step, args.num_envs):  # checkpoints; Ctrl-C stops here
             break
 
@@ -291,15 +296,13 @@ def policy(q_network: QNetwork, device: torch.device):
 
 
 def overestimation(q_network: QNetwork, episodes: list, gamma: float, device: torch.device) -> float:
-    """The mean over `episodes` of Q(s_t, a_t; θ) − G_t on their counted steps (see OverestimationMeter)."""
-    meter, gaps = OverestimationMeter(1, gamma, q_network, device), []
+    """The mean of Q(s_t, a_t; θ) − G_t over the counted steps of `episodes` (see OverestimationMeter)."""
+    meter = OverestimationMeter(1, gamma, q_network, device)
     for states, actions, rewards, terminated in episodes:
         for t in range(len(rewards)):
             end = t == len(rewards) - 1
-            for q, g in meter.step([states[t]], [actions[t]], [rewards[t]], [end and terminated], [end and not terminated]).values():
-                gaps.append(q - g)
-    return float(np.mean(gaps)) if gaps else float("nan")
-
+            meter.step([states[t]], [actions[t]], [rewards[t]], [end and terminated], [end and not terminated])
+    return meter.read().get("charts/q_overestimation", float("nan"))
 
 if __name__ == "__main__":
     args, checkpoint = plumbing.parse(Args, (gym.spaces.Discrete,))
