@@ -159,8 +159,8 @@ class OverestimationMeter:
                 returns, g = np.empty(len(rews)), 0.0
                 for t in reversed(range(len(rews))):
                     returns[t] = g = rews[t] + self.gamma * g  # G_t = r_t + γ G_{t+1}
-                counted = len(rews)  # truncated: the first steps, those with γ^(T−t) <= tail
-                if not terminations[i]:
+                counted = len(rews)  # terminated: every step counts
+                if not terminations[i]:  # truncated: the first steps, those with γ^(T−t) <= tail
                     counted = int(np.sum(self.gamma ** (len(rews) - np.arange(len(rews))) <= self.tail))
                 for store, values in zip(self.counted, (states, acts, returns)):
                     store.extend(values[:counted])
@@ -304,6 +304,7 @@ def overestimation(q_network: QNetwork, episodes: list, gamma: float, device: to
             end = t == len(rewards) - 1
             meter.step([states[t]], [actions[t]], [rewards[t]], [end and terminated], [end and not terminated])
     return meter.read().get("charts/q_overestimation", float("nan"))
+
 
 if __name__ == "__main__":
     args, checkpoint = plumbing.parse(Args, (gym.spaces.Discrete,))
