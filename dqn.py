@@ -138,9 +138,9 @@ class ReplayBuffer:
 
 class OverestimationMeter:
     """Q(s_t, a_t; θ) against the discounted return G_t = Σ_k γ^k r_{t+k} actually obtained from
-    (s_t, a_t), over the steps of the episodes that ended since the last reading. Q is evaluated when
-    read (every logging interval), by the network of that moment, in one batched pass: acting needs
-    no forward pass while exploring, and a run of short episodes no pass per episode.
+    (s_t, a_t): the mean over its steps for each episode, averaged over the episodes that ended since
+    the last reading. Q is evaluated when read (every logging interval), by the network of that moment,
+    in one batched pass: acting needs no forward pass while exploring, and short episodes no pass each.
 
     An episode cut by the time limit lacks the rewards after the cut, so its G_t is too low by up to
     γ^(T−t)·(the value at the cut). Only its steps with γ^(T−t) <= `tail` (1 %) count; a terminated
@@ -149,7 +149,7 @@ class OverestimationMeter:
     def __init__(self, num_envs: int, gamma: float, q_network: nn.Module, device: torch.device, tail: float = 0.01):
         self.gamma, self.q_network, self.device, self.tail = gamma, q_network, device, tail
         self.episodes = [([], [], []) for _ in range(num_envs)]  # per env: states, actions, rewards so far
-        self.counted = ([], [], [])  # s_t, a_t, G_t of the counted steps of the episodes ended since the last reading
+        self.counted = ([], [], [], [])  # s_t, a_t, G_t, 1 / (its episode's counted steps) of the steps counted since the last reading
 
     def step(self, obs, actions, rewards, terminations, truncations) -> None:
         """Records one vector step."""
@@ -162,20 +162,20 @@ class OverestimationMeter:
                 counted = len(rews)  # terminated: every step counts
                 if not terminations[i]:  # truncated: the first steps, those with γ^(T−t) <= tail
                     counted = int(np.sum(self.gamma ** (len(rews) - np.arange(len(rews))) <= self.tail))
-                for store, values in zip(self.counted, (states, acts, returns)):
+                for store, values in zip(self.counted, (states, acts, returns, [1.0 / max(counted, 1)] * counted)):
                     store.extend(values[:counted])
                 self.episodes[i] = ([], [], [])
 
     def read(self) -> dict:
-        """The mean Q(s_t, a_t; θ), mean G_t and their difference over the steps counted since the last reading ({} if none)."""
-        states, acts, returns = self.counted
+        """Mean Q(s_t, a_t; θ), mean G_t and their difference, each episode's mean averaged over the episodes ({} if none)."""
+        states, acts, returns, weights = self.counted
         if not states:
             return {}
         with torch.no_grad():
             q = self.q_network(torch.as_tensor(np.array(states), dtype=torch.float32, device=self.device))
-            q_mean = q.gather(1, torch.as_tensor(acts, device=self.device)[:, None]).mean().item()
-        g_mean = float(np.mean(returns))
-        self.counted = ([], [], [])
+            q_taken = q.gather(1, torch.as_tensor(acts, device=self.device)[:, None]).squeeze(1).cpu().numpy()
+        q_mean, g_mean = float(np.average(q_taken, weights=weights)), float(np.average(returns, weights=weights))
+        self.counted = ([], [], [], [])
         return {"charts/q_overestimation": q_mean - g_mean, "charts/q_predicted": q_mean, "charts/discounted_return": g_mean}
 
 
@@ -296,7 +296,7 @@ def policy(q_network: QNetwork, device: torch.device):
 
 
 def overestimation(q_network: QNetwork, episodes: list, gamma: float, device: torch.device) -> float:
-    """The mean of Q(s_t, a_t; θ) − G_t over the counted steps of `episodes` (see OverestimationMeter)."""
+    """The mean over `episodes` of Q(s_t, a_t; θ) − G_t on their counted steps (see OverestimationMeter)."""
     meter = OverestimationMeter(1, gamma, q_network, device)
     for states, actions, rewards, terminated in episodes:
         for t in range(len(rewards)):

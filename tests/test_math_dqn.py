@@ -112,18 +112,20 @@ def test_overestimation_meter_compares_q_with_the_discounted_return():
     # env 0 takes action 0 and terminates after 3 steps of reward 1: G = (1.75, 1.5, 1); env 1 runs on
     for t in range(3):
         meter.step(states(t), np.array([0, 1]), np.array([1.0, 0.0]), np.array([t == 2, False]), np.array([False, False]))
-    g_0 = [1.75, 1.5, 1.0]
     read = meter.read()
-    np.testing.assert_allclose([read["charts/q_predicted"], read["charts/discounted_return"]], [2.0, np.mean(g_0)])
-    np.testing.assert_allclose(read["charts/q_overestimation"], 2.0 - np.mean(g_0))
+    np.testing.assert_allclose([read["charts/q_predicted"], read["charts/discounted_return"]], [2.0, np.mean([1.75, 1.5, 1.0])])
+    np.testing.assert_allclose(read["charts/q_overestimation"], 2.0 - np.mean([1.75, 1.5, 1.0]))
     assert meter.read() == {}  # a reading empties the meter
     # env 1, always action 1, is cut by the time limit after 10 steps: only t with 0.5^(10−t) <= 1 % count, t = 0..3;
-    # env 0 terminates a second episode, 7 steps of reward 1, at the same step: the reading covers the 4 + 7 counted steps
+    # env 0 terminates a second episode, 7 steps of reward 1, at the same step: the reading averages the two episodes' means
     for t in range(3, 10):
         meter.step(states(t), np.array([0, 1]), np.array([1.0, 1.0]), np.array([t == 9, False]), np.array([False, t == 9]))
-    q_counted = [10.0, 11.0, 12.0, 13.0] + [2.0] * 7  # Q(s_t, a_t): env 1's t = 0..3, then env 0's second episode
-    g_counted = [sum(0.5 ** (k - t) * (k >= 3) for k in range(t, 10)) for t in range(4)]  # env 1: rewards 1 from t = 3 on
-    g_counted += [2 * (1 - 0.5 ** (7 - t)) for t in range(7)]  # env 0: Σ_k 0.5^k over the 7 − t rewards left
+    q_1, q_0 = np.mean([10.0, 11.0, 12.0, 13.0]), 2.0  # mean Q(s_t, a_t) of env 1's t = 0..3, of env 0's second episode
+    g_1 = np.mean([sum(0.5 ** (k - t) * (k >= 3) for k in range(t, 10)) for t in range(4)])  # env 1: rewards 1 from t = 3 on
+    g_0 = np.mean([2 * (1 - 0.5 ** (7 - t)) for t in range(7)])  # env 0: Σ_k 0.5^k over the 7 − t rewards left
     read = meter.read()
-    np.testing.assert_allclose([read["charts/q_predicted"], read["charts/discounted_return"]], [np.mean(q_counted), np.mean(g_counted)])
-    np.testing.assert_allclose(read["charts/q_overestimation"], np.mean(q_counted) - np.mean(g_counted))
+    np.testing.assert_allclose([read["charts/q_predicted"], read["charts/discounted_return"]], [(q_1 + q_0) / 2, (g_1 + g_0) / 2])
+    np.testing.assert_allclose(read["charts/q_overestimation"], (q_1 + q_0) / 2 - (g_1 + g_0) / 2)
+    # a truncated episode too short for any step to count adds nothing
+    meter.step(states(0), np.array([0, 1]), np.array([1.0, 1.0]), np.array([False, False]), np.array([True, False]))
+    assert meter.read() == {}
