@@ -293,7 +293,9 @@ def median(values: list) -> float | None:
 
 def summarize(algo: str, impls: list[Impl], sps: dict) -> list[dict]:
     """Per comparison: both medians, the ratio of the medians, and the ratios of the repeats (ours and the
-    other from the same repeat, run next to each other): their median and range."""
+    other from the same repeat, run next to each other): their median and range. `sps` holds each
+    implementation's runs for this algorithm only (SB3's SAC is timed once for sac and once for
+    sac_no_reparam in every repeat; each is paired with its own)."""
     ours = sps[impls[0]]
     rows = []
     for other in impls[1:]:
@@ -328,7 +330,7 @@ def main() -> None:
                 subprocess.run(["git", "worktree", "add", "--detach", "-q", str(args.worktrees[kind]), kind[4:]], cwd=ROOT, check=True)
         try:
             impls = {algo: impls_of(algo, args) for algo in algos}
-            sps = {impl: [] for algo in algos for impl in impls[algo]}
+            sps = {algo: {impl: [] for impl in impls[algo]} for algo in algos}
             for r in range(args.repeats):
                 for algo in algos:
                     if args.concurrent:
@@ -338,7 +340,7 @@ def main() -> None:
                         values = dict(zip(order, [run(impl, args, args.seed + r, workdir) for impl in order]))
                         values = [values[impl] for impl in impls[algo]]
                     for impl, value in zip(impls[algo], values):
-                        sps[impl].append(value)
+                        sps[algo][impl].append(value)
                     print(f"[repeat {r + 1}/{args.repeats}] {algo:15} " + ", ".join(
                         f"{impl.kind} {'failed' if v is None else f'{v:.1f}'}" for impl, v in zip(impls[algo], values)) + " SPS", flush=True)
         finally:
@@ -347,7 +349,7 @@ def main() -> None:
             for tree in args.worktrees.values():
                 subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
 
-    rows = [row for algo in algos for row in summarize(algo, impls[algo], sps)]
+    rows = [row for algo in algos for row in summarize(algo, impls[algo], sps[algo])]
     fmt = lambda x, spec: "-" if x is None else format(x, spec)  # noqa: E731
     print(f"\n{'algorithm':16} {'env':12} {'ours SPS':>9} {'against':>14} {'its SPS':>9} {'ratio':>6} {'per repeat: median (range)':>28}")
     for row in rows:
@@ -363,7 +365,8 @@ def main() -> None:
         result = dict(learning_starts=args.learning_starts, repeats=args.repeats, threads=args.threads, concurrent=args.concurrent, busy_loop=args.busy_loop,
                       seed=args.seed, command=sys.argv, cpus=os.cpu_count(), load_average_before=load_before,
                       load_average_after=load_after, versions=dict(torch=torch.__version__), rows=rows,
-                      runs=[dict(impl=f"{i.kind}:{i.name}", env_id=i.env_id, sps=v) for i, v in sps.items()])
+                      runs=[dict(algo=algo, impl=f"{i.kind}:{i.name}", env_id=i.env_id, sps=v)
+                            for algo in algos for i, v in sps[algo].items()])
         args.json.write_text(json.dumps(result, indent=2) + "\n")
         print(f"results written to {args.json}")
 

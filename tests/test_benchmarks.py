@@ -308,6 +308,30 @@ def test_speed_compares_our_scripts_with_a_git_revision(workdir):
     assert "speed-" not in listed  # the worktree is gone
 
 
+def test_speed_pairs_each_script_with_its_own_run_of_a_shared_peer(workdir, monkeypatch):
+    """sac and sac_no_reparam are both compared with SB3's SAC, which runs once for each in every
+    repeat; each repeat's ratio takes the SB3 run made next to that script, not the other's. The runs
+    are faked: in each repeat SB3's SAC gives 50 SPS beside sac and 25 beside sac_no_reparam, ours 100."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import speed
+
+    calls = []
+
+    def fake_run(impl, args, seed, workdir):
+        slot = ("sac", "sac", "sac_no_reparam", "sac_no_reparam")[len(calls) % 4]  # two runs per script, in turn
+        calls.append(impl)
+        return 100.0 if impl.kind == "ours" else {"sac": 50.0, "sac_no_reparam": 25.0}[slot]
+
+    out = workdir / "speed.json"
+    monkeypatch.setattr(speed, "run", fake_run)
+    monkeypatch.setattr(sys, "argv", ["speed.py", "--algos", "sac", "sac_no_reparam", "--repeats", "3", "--json", str(out)])
+    speed.main()
+    rows = {row["algo"]: row for row in json.loads(out.read_text())["rows"]}
+    assert len(calls) == 12
+    assert rows["sac"]["repeat_ratios"] == [2.0] * 3 and rows["sac"]["ratio"] == 2.0
+    assert rows["sac_no_reparam"]["repeat_ratios"] == [4.0] * 3 and rows["sac_no_reparam"]["ratio"] == 4.0
+
+
 def test_maxbias_env_is_the_notes_maximisation_bias_example():
     """benchmarks/envs.py's MaxBias-v0: in A, action 0 ends the episode with 0 and the others lead to B;
     in B every action ends it with a reward of mean −0.1 and std 1."""
