@@ -39,7 +39,8 @@ def build(script, torch, device):
     actor, actor_target = script.Actor(obs_dim, act_dim, low, high), script.Actor(obs_dim, act_dim, low, high)
     actor_target.load_state_dict(actor.state_dict())
     actor_target.requires_grad_(False)
-    qf, qf_target = script.QNetwork(obs_dim, act_dim), script.QNetwork(obs_dim, act_dim)
+    critic = getattr(script, "TwinQ", script.QNetwork)  # td3.py's two critics Q_θ1, Q_θ2 in one module
+    qf, qf_target = critic(obs_dim, act_dim), critic(obs_dim, act_dim)
     qf_target.load_state_dict(qf.state_dict())
     qf_target.requires_grad_(False)
     opt = script.Optimizers(torch.optim.Adam(qf.parameters(), lr=args.learning_rate, fused=True),

@@ -332,6 +332,16 @@ def test_speed_pairs_each_script_with_its_own_run_of_a_shared_peer(workdir, monk
     assert rows["sac_no_reparam"]["repeat_ratios"] == [4.0] * 3 and rows["sac_no_reparam"]["ratio"] == 4.0
 
 
+def test_update_time_builds_td3_twin_critics_and_times_both_ways(workdir):
+    """benchmarks/update_time.py on td3.py, whose update takes the two critics as one TwinQ module
+    (docs/speed.md quotes its figures): a round of 2 updates eager and compiled gives both times."""
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "update_time.py"), "--algo", "td3", "--rounds", "1",
+                           "--blocks", "1", "--updates", "2", "--warmup", "2", "--threads", "1"],
+                          cwd=workdir, capture_output=True, text=True, timeout=600, env=script_env())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "round 1: eager " in proc.stdout and "eager / compiled" in proc.stdout, proc.stdout
+
+
 def test_maxbias_env_is_the_notes_maximisation_bias_example():
     """benchmarks/envs.py's MaxBias-v0: in A, action 0 ends the episode with 0 and the others lead to B;
     in B every action ends it with a reward of mean −0.1 and std 1."""
