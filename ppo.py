@@ -65,6 +65,8 @@ class Args(plumbing.RunArgs):
     treats a truncation as a termination, as CleanRL's PPO does (for comparison only)"""
     normalize: bool = False
     """if toggled, normalise observations and rewards with running statistics [defaults: Discrete off, Box on]"""
+    compile: bool = False
+    """if toggled, compile the update into one graph with torch.compile: faster updates after a minute or so of compiling"""
 
     def check(self) -> None:
         """One clear line for a bad flag, before anything is built."""
@@ -298,31 +300,23 @@ def value_loss(new_value, old_value, returns, clip_coef: float, clip_vloss: bool
 
 
 def update(data: Batch, agent: Agent, optimizer: torch.optim.Optimizer, args: Args) -> dict:
-    """Notes 002 PPO: several epochs of minibatch gradient steps on the clipped objective. Returns the losses to log."""
-    batch_size = len(data.obs)
-    minibatch_size = batch_size // args.num_minibatches
-    clipfracs = []
-    for epoch in range(args.update_epochs):
-        order = torch.randperm(batch_size, device=data.obs.device)
-        for start in range(0, batch_size, minibatch_size):
-            mb = order[start:start + minibatch_size]
-            dist = agent.distribution(data.obs[mb])
-            new_logprob, entropy = agent.log_prob(dist, data.actions[mb]), agent.entropy(dist)
-            mb_advantages = data.advantages[mb]
-            if args.norm_adv:
-                mb_advantages = (mb_advantages - mb_advantages.mean()) / (mb_advantages.std() + 1e-8)
-            pg_loss, ratio = policy_loss(new_logprob, data.logprobs[mb], mb_advantages, args.clip_coef)
-            v_loss = value_loss(agent.get_value(data.obs[mb]), data.values[mb], data.returns[mb], args.clip_coef, args.clip_vloss)
-            entropy_loss = entropy.mean()
-            loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss  # L = −L^CLIP + c_v L^V − c_e H
-            plumbing.gradient_step(optimizer, loss, args.max_grad_norm)
-            with torch.no_grad():
-                log_ratio = new_logprob - data.logprobs[mb]
-                approx_kl = ((ratio - 1) - log_ratio).mean()  # KL(π_θ ‖ π_θ') estimate, k3 of Schulman
-                clipfracs.append(((ratio - 1.0).abs() > args.clip_coef).float().mean())
+    """Notes 002 PPO: one gradient step on a minibatch of the rollout, clipped objective + value loss − entropy
+    bonus. Returns the losses to log."""
+    dist = agent.distribution(data.obs)
+    new_logprob, entropy = agent.log_prob(dist, data.actions), agent.entropy(dist)
+    advantages = data.advantages
+    if args.norm_adv:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    pg_loss, ratio = policy_loss(new_logprob, data.logprobs, advantages, args.clip_coef)
+    v_loss = value_loss(agent.get_value(data.obs), data.values, data.returns, args.clip_coef, args.clip_vloss)
+    entropy_loss = entropy.mean()
+    loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss  # L = −L^CLIP + c_v L^V − c_e H
+    plumbing.gradient_step(optimizer, loss, args.max_grad_norm)
+    with torch.no_grad():  # how far the step moved π
+        approx_kl = ((ratio - 1) - (new_logprob - data.logprobs)).mean()  # KL(π_θ ‖ π_θ') estimate, k3 of Schulman
+        clipfrac = ((ratio - 1.0).abs() > args.clip_coef).float().mean()  # the fraction of ratios ρ clipped
     return {"losses/value_loss": v_loss.detach(), "losses/policy_loss": pg_loss.detach(),
-            "losses/entropy": entropy_loss.detach(), "losses/approx_kl": approx_kl, "losses/clipfrac": torch.stack(clipfracs).mean(),
-            "losses/explained_variance": 1 - (data.returns - data.values).var() / data.returns.var()}
+            "losses/entropy": entropy_loss.detach(), "losses/approx_kl": approx_kl, "losses/clipfrac": clipfrac}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,6 +337,7 @@ def train(args: Args, checkpoint: dict | None) -> None:
     # what a checkpoint holds (the normaliser's per-environment discounted returns restart at 0 on --resume,
     # as the environments do; its statistics are restored before it sees the first observation)
     next_obs = normalizer.obs(run.start(dict(agent=agent, optimizer=optimizer, normalizer=normalizer)))
+    learn = plumbing.compiled(update, (optimizer,)) if args.compile else update  # step 3 below
 
     # a resumed run goes on at the iteration after its checkpoint's, numbered as in an unbroken run (the lr annealing)
     for iteration in range(run.global_step // batch_size + 1, num_iterations + 1):
@@ -381,8 +376,14 @@ def train(args: Args, checkpoint: dict | None) -> None:
                                   storage.final_values, args.gamma, args.gae_lambda)
         data = Batch(b_obs, b_actions, b_logprobs, *(to_tensor(x).reshape(-1) for x in (values[:-1], advantages, returns)))
 
-        # 3. several epochs of minibatch gradient steps on the clipped objective
-        run.log(run.global_step, {**update(data, agent, optimizer, args), "charts/learning_rate": optimizer.param_groups[0]["lr"]})
+        # 3. several epochs of minibatch gradient steps on the clipped objective, each epoch over the rollout in a new order
+        clipfracs = []
+        for epoch in range(args.update_epochs):
+            for mb in torch.randperm(batch_size, device=device).split(batch_size // args.num_minibatches):
+                losses = learn(Batch(*(x[mb] for x in data)), agent, optimizer, args)
+                clipfracs.append(losses["losses/clipfrac"])
+        run.log(run.global_step, {**losses, "losses/clipfrac": torch.stack(clipfracs).mean(), "charts/learning_rate": optimizer.param_groups[0]["lr"],
+                                  "losses/explained_variance": 1 - (data.returns - data.values).var() / data.returns.var()})
         if run.end_iteration(run.global_step, batch_size):  # checkpoints; Ctrl-C stops here
             break
 

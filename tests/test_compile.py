@@ -21,6 +21,9 @@ def minibatches(module, n: int) -> list:
     if module.__name__ == "a2c":  # a rollout of BATCH steps, ACT discrete actions
         return [module.Batch(rand(BATCH, OBS), torch.randint(ACT, (BATCH,), generator=g).double(), rand(BATCH) - 1, rand(BATCH),
                              rand(BATCH), rand(BATCH)) for _ in range(n)]
+    if module.__name__ == "ppo":  # a minibatch of BATCH steps, ACT-dimensional Box actions
+        return [module.Batch(rand(BATCH, OBS), rand(BATCH, ACT), rand(BATCH) - 2, rand(BATCH), rand(BATCH), rand(BATCH))
+                for _ in range(n)]
     if module.__name__ in ("dqn", "ddqn"):  # ACT discrete actions
         actions = lambda: torch.randint(ACT, (BATCH,), generator=g)  # noqa: E731
     else:
@@ -36,11 +39,15 @@ def learner(name: str):
     module = __import__(name)
     torch.manual_seed(0)
     args = module.Args()
-    if name == "a2c":  # RMSprop, the gradient clipped at max_grad_norm, the learning rate annealed between updates
+    if name in ("a2c", "ppo"):  # RMSprop (A2C) or Adam (PPO), the gradient clipped at max_grad_norm, the lr annealed between updates
         import gymnasium as gym
 
-        agent = module.Agent(OBS, gym.spaces.Discrete(ACT)).double()
-        opt = OneOptimizer(torch.optim.RMSprop(agent.parameters(), lr=7e-4, alpha=0.99, eps=1e-5, foreach=True))
+        if name == "a2c":
+            agent = module.Agent(OBS, gym.spaces.Discrete(ACT)).double()
+            opt = OneOptimizer(torch.optim.RMSprop(agent.parameters(), lr=7e-4, alpha=0.99, eps=1e-5, foreach=True))
+        else:  # the Gaussian policy of a Box space, its log σ a parameter of its own
+            agent = module.Agent(OBS, gym.spaces.Box(-1.0, 1.0, (ACT,))).double()
+            opt = OneOptimizer(torch.optim.Adam(agent.parameters(), lr=7e-4, eps=1e-5))
 
         def call(f, data, i):
             opt.q.param_groups[0]["lr"] = 7e-4 * (1 - i / UPDATES)
@@ -74,11 +81,11 @@ def tensors(nets) -> list:
     return [t.detach() for net in nets for t in ([net] if isinstance(net, torch.Tensor) else net.state_dict().values())]
 
 
-@pytest.mark.parametrize("name", ["sac_continuous", "td3", "ddqn", "a2c"])
+@pytest.mark.parametrize("name", ["sac_continuous", "td3", "ddqn", "a2c", "ppo"])
 def test_compiled_update_computes_what_the_eager_update_does(name):
     """Six updates each way, float64, the same minibatches and random numbers: the losses and every
     weight agree to 1e-10 (relative), the optimizer's moments included (the step counters are float64 too);
-    A2C's learning rate changes between updates, as its annealing does, without a new graph."""
+    A2C's and PPO's learning rate changes between updates, as its annealing does, without a new graph."""
     module, eager_opt, eager, eager_nets = learner(name)
     _, compiled_opt, compiled, compiled_nets = learner(name)
     step = plumbing.compiled(module.update, compiled_opt)

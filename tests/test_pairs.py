@@ -10,7 +10,7 @@ PAIRS = [
     ("sac_continuous", "sac_no_reparam", 48),  # docstring, the baseline flags, the actor loss
     ("dqn", "ddqn", 24),  # docstring, the target computation
     ("ddpg", "td3", 105),  # docstring, flags, twin critics and their min, target smoothing, OU noise
-    ("a2c", "ppo", 148),  # docstring, flags and defaults, the losses, the update, the replay lag, A2C's --compile
+    ("a2c", "ppo", 131),  # docstring, flags and defaults, the losses, the update, PPO's epochs of minibatches, the replay lag
 ]
 
 

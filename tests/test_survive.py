@@ -168,14 +168,15 @@ NAN_ENV = {**{s: "nan_envs:NanPendulum-v0" for s in CONTINUOUS + ON_POLICY},
            **{s: "nan_envs:NanCartPole-v0" for s in DISCRETE}}  # rewards turn NaN after 150 steps per env
 
 
-COMPILED = ("sac_continuous", "td3", "dqn", "a2c")  # the layouts of a compiled update (the twins take their paths), A2C's RMSprop
+COMPILED = ("sac_continuous", "td3", "dqn", "a2c", "ppo")  # the layouts of a compiled update (the twins take their paths), A2C's RMSprop, PPO's minibatches
 
 
 @pytest.mark.parametrize("script, flags", [(s, ()) for s in SCRIPTS] + [(s, ("--compile",)) for s in COMPILED],
                          ids=SCRIPTS + [f"{s}-compile" for s in COMPILED])
 def test_nan_loss_stops_the_run_naming_it_after_saving_the_last_good_state(script, flags, workdir):
     """With --compile the guard is decided inside the graph (SAC, TD3 and DQN: the three layouts of the
-    update, which sac_no_reparam, ddpg and ddqn share; A2C: RMSprop with clipping), and the run stops with the same line."""
+    update, which sac_no_reparam, ddpg and ddqn share; A2C: RMSprop with clipping; PPO: many compiled steps between two
+    logs), and the run stops with the same line."""
     proc = run_script(script, "--env-id", NAN_ENV[script], *SHORT[script], "--total-timesteps", "2048", *flags, cwd=workdir,
                       env={"PYTHONPATH": str(ROOT / "tests")})
     assert proc.returncode == 1
