@@ -107,10 +107,9 @@ class Batch(NamedTuple):
 
 
 class ReplayBuffer:
-    """A ring buffer of preallocated numpy arrays; minibatches go to the training device when drawn.
-    (Unlike the actor-critic scripts' torch buffers: DQN stores a transition every step but draws a
-    minibatch only every train_frequency steps, and a numpy row write costs ~1 µs, a torch one ~10.)
-    Terminations and time-limit truncations are stored apart; next_obs is always the real s'."""
+    """A ring buffer of preallocated numpy arrays; minibatches go to the training device when drawn (a numpy
+    row write costs a microsecond, a torch one ten and more). Terminations and time-limit truncations are
+    stored apart; next_obs is always the real s', never a reset observation."""
 
     def __init__(self, size: int, obs_dim: int, device: torch.device):
         self.size, self.pos, self.full, self.device = size, 0, False, device

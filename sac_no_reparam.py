@@ -166,33 +166,32 @@ class Batch(NamedTuple):
 
 
 class ReplayBuffer:
-    """A ring buffer of preallocated tensors on the training device. Terminations and time-limit
-    truncations are stored apart; next_obs is always the real s', never a reset observation."""
+    """A ring buffer of preallocated numpy arrays; minibatches go to the training device when drawn (a numpy
+    row write costs a microsecond, a torch one ten and more). Terminations and time-limit truncations are
+    stored apart; next_obs is always the real s', never a reset observation."""
 
     def __init__(self, size: int, obs_dim: int, act_dim: int, device: torch.device):
         self.size, self.pos, self.full, self.device = size, 0, False, device
-        self.obs = torch.zeros((size, obs_dim), device=device)
-        self.next_obs = torch.zeros((size, obs_dim), device=device)
-        self.actions = torch.zeros((size, act_dim), device=device)
-        self.rewards = torch.zeros(size, device=device)
-        self.terminations = torch.zeros(size, device=device)
-        self.truncations = torch.zeros(size, device=device)
+        self.obs = np.zeros((size, obs_dim), dtype=np.float32)
+        self.next_obs = np.zeros((size, obs_dim), dtype=np.float32)
+        self.actions = np.zeros((size, act_dim), dtype=np.float32)
+        self.rewards = np.zeros(size, dtype=np.float32)
+        self.terminations = np.zeros(size, dtype=np.float32)
+        self.truncations = np.zeros(size, dtype=np.float32)
 
     def add(self, obs, actions, rewards, next_obs, terminations, truncations) -> None:
         """Stores one vector step: one row per environment."""
         rows = (self.pos + np.arange(len(obs))) % self.size
-        for store, value in ((self.obs, obs), (self.actions, actions), (self.rewards, rewards),
-                             (self.next_obs, next_obs), (self.terminations, terminations),
-                             (self.truncations, truncations)):
-            store[rows] = torch.as_tensor(value, dtype=torch.float32).to(self.device)
+        self.obs[rows], self.actions[rows], self.rewards[rows] = obs, actions, rewards
+        self.next_obs[rows], self.terminations[rows], self.truncations[rows] = next_obs, terminations, truncations
         self.full = self.full or self.pos + len(obs) >= self.size
         self.pos = int(rows[-1] + 1) % self.size
 
     def sample(self, batch_size: int) -> Batch:
         """A minibatch drawn uniformly (with replacement) from the stored transitions."""
-        idx = torch.randint(0, self.size if self.full else self.pos, (batch_size,), device=self.device)
-        return Batch(self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx],
-                     self.terminations[idx], self.truncations[idx])
+        idx = torch.randint(0, self.size if self.full else self.pos, (batch_size,)).numpy()
+        return Batch(*(torch.from_numpy(store[idx]).to(self.device) for store in (
+            self.obs, self.actions, self.rewards, self.next_obs, self.terminations, self.truncations)))
 
 
 # ---------------------------------------------------------------------------------------------
