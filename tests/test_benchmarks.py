@@ -342,6 +342,24 @@ def test_update_time_builds_td3_twin_critics_and_times_both_ways(workdir):
     assert "round 1: eager " in proc.stdout and "eager / compiled" in proc.stdout, proc.stdout
 
 
+def test_step_parts_splits_our_step_into_pieces_that_add_up(workdir):
+    """benchmarks/step_parts.py on td3.py (eager, to stay fast): every piece of the loop was timed on each
+    of the 20 timed steps, and the pieces with the rest make up the step."""
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "step_parts.py"), "--algo", "td3", "--no-compile",
+                           "--steps", "20", "--learning-starts", "50"],
+                          cwd=workdir, capture_output=True, text=True, timeout=600, env=script_env())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if "steps timed" in line)
+    assert lines[head].startswith("ours td3, Hopper-v4: 20 steps timed, ")
+    per_step = float(lines[head].split("timed, ")[1].split(" ms")[0])
+    parts = {line[:25].strip(): float(line[25:].split(" ms")[0]) for line in lines[head + 1:] if " ms" in line}
+    for piece in ("learn (the update)", "envs.step", "rb.add", "rb.sample", "the rest"):
+        assert parts[piece] > 0, (piece, proc.stdout)
+    assert "(20 calls)" in proc.stdout
+    assert sum(parts.values()) == pytest.approx(per_step, rel=0.02, abs=0.01), proc.stdout
+
+
 def test_maxbias_env_is_the_notes_maximisation_bias_example():
     """benchmarks/envs.py's MaxBias-v0: in A, action 0 ends the episode with 0 and the others lead to B;
     in B every action ends it with a reward of mean −0.1 and std 1."""
