@@ -18,6 +18,7 @@ Run:  OMP_NUM_THREADS=2 python benchmarks/step_parts.py --algo td3
 import argparse
 import collections
 import importlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -132,7 +133,7 @@ def main(argv=None) -> None:
         p.error("--steps and --learning-starts must be positive")
     import torch
 
-    if "OMP_NUM_THREADS" not in __import__("os").environ:
+    if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(2)  # as speed.py runs every implementation
     clock = Clock()
     (run_ours if args.impl == "ours" else run_peer)(args, clock)

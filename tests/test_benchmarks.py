@@ -343,8 +343,9 @@ def test_update_time_builds_td3_twin_critics_and_times_both_ways(workdir):
 
 
 def test_step_parts_splits_our_step_into_pieces_that_add_up(workdir):
-    """benchmarks/step_parts.py on td3.py (eager, to stay fast): every piece of the loop was timed on each
-    of the 20 timed steps, and the pieces with the rest make up the step."""
+    """benchmarks/step_parts.py on td3.py (eager, to stay fast): every piece of the loop was timed once on
+    each of the 20 timed steps, and no piece was counted inside another (the rest, the step less the pieces,
+    stays above zero: acting and the loop are in it)."""
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "step_parts.py"), "--algo", "td3", "--no-compile",
                            "--steps", "20", "--learning-starts", "50"],
                           cwd=workdir, capture_output=True, text=True, timeout=600, env=script_env())
@@ -353,11 +354,11 @@ def test_step_parts_splits_our_step_into_pieces_that_add_up(workdir):
     head = next(i for i, line in enumerate(lines) if "steps timed" in line)
     assert lines[head].startswith("ours td3, Hopper-v4: 20 steps timed, ")
     per_step = float(lines[head].split("timed, ")[1].split(" ms")[0])
-    parts = {line[:25].strip(): float(line[25:].split(" ms")[0]) for line in lines[head + 1:] if " ms" in line}
-    for piece in ("learn (the update)", "envs.step", "rb.add", "rb.sample", "the rest"):
-        assert parts[piece] > 0, (piece, proc.stdout)
-    assert "(20 calls)" in proc.stdout
-    assert sum(parts.values()) == pytest.approx(per_step, rel=0.02, abs=0.01), proc.stdout
+    parts = {line[:25].strip(): line[25:] for line in lines[head + 1:] if " ms" in line}
+    for piece in ("learn (the update)", "envs.step", "rb.add", "rb.sample"):
+        assert parts[piece].endswith("(20 calls)"), (piece, proc.stdout)
+    times = {name: float(text.split(" ms")[0]) for name, text in parts.items()}
+    assert all(t > 0 for t in times.values()) and times["the rest"] < per_step, proc.stdout
 
 
 def test_maxbias_env_is_the_notes_maximisation_bias_example():
