@@ -8,8 +8,10 @@ updates included). On-policy algorithms (PPO, A2C): --steps steps, all of them t
 updates. Our scripts print the figure as "training-phase SPS: ..."; for SB3 this file runs itself as
 a worker that times the same phase with a callback and prints the same line, with the same
 hyperparameters as our scripts (and for SBX, Stable-Baselines-Jax, timed after its JAX compilation).
---against chooses what ours is compared with: sb3, sbx, and/or rev:REV (our scripts at a git
-revision, for a speed change: e.g. rev:main). Each algorithm's runs follow
+--against chooses what ours is compared with: sb3, sbx, cleanrl-jax (CleanRL's own JAX TD3 or DDPG
+file, run unchanged from a CleanRL checkout given with --cleanrl, timed from its 10th minibatch draw,
+after JAX compiled its updates, to its last), and/or rev:REV (our scripts at a git revision, for a
+speed change: e.g. rev:main). Each algorithm's runs follow
 each other, their order turned every repeat, --repeats times; the table gives the median of each,
 their ratio, and the median and range of the repeats' own ratios (runs next to each other, which the
 machine's drift affects least). With --concurrent, our run and the other run at the same time, each
@@ -20,6 +22,8 @@ Run:  python benchmarks/speed.py --algos sac td3 dqn ppo a2c --repeats 3 --json 
       python benchmarks/speed.py --repeats 5 --concurrent
       python benchmarks/speed.py --algos sac td3 --against sb3 sbx --flags=--compile --repeats 3
       python benchmarks/speed.py --algos sac --threads 0 --busy-loop     (under load, threads as a user runs)
+      git clone https://github.com/vwxyzjn/cleanrl ../cleanrl
+      python benchmarks/speed.py --algos td3 --against sb3 sbx cleanrl-jax --cleanrl ../cleanrl --flags=--compile
 """
 import argparse
 import json
@@ -57,6 +61,8 @@ ALGOS = {
     "a2c": Algo("a2c.py", "A2C", "CartPole-v1", 50000, on_policy=True),
 }
 POLICY_LR, Q_LR = 3e-4, 1e-3  # our scripts' learning rates (SAC: log α uses Q_LR, TD3/DDPG: both 3e-4)
+# CleanRL's JAX files of our algorithms; their defaults are our scripts' hyperparameters (ours took CleanRL's)
+CLEANRL_JAX = {"td3": "cleanrl/td3_continuous_action_jax.py", "ddpg": "cleanrl/ddpg_continuous_action_jax.py"}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -73,7 +79,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="a Python busy loop (one core) runs beside every run: how each keeps its speed under load")
     p.add_argument("--against", nargs="+", default=["sb3"], metavar="IMPL",
                    help="what ours is compared with: sb3 (Stable-Baselines3, the default), sbx (Stable-Baselines-Jax), "
-                        "and/or rev:REV, our scripts at the git revision REV (e.g. rev:main), all run round-robin")
+                        "cleanrl-jax (CleanRL's JAX TD3 and DDPG; needs --cleanrl), and/or rev:REV, our scripts at the "
+                        "git revision REV (e.g. rev:main), all run round-robin")
+    p.add_argument("--cleanrl", type=Path, help="a checkout of github.com/vwxyzjn/cleanrl, for --against cleanrl-jax")
     p.add_argument("--flags", default="", help="more flags for our scripts' runs (not the --against ones), e.g. --flags=--compile (with =, as the value starts with --)")
     p.add_argument("--concurrent", action="store_true",
                    help="run each of our scripts at the same time as its SB3 counterpart, each pinned to a core of "
@@ -83,7 +91,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, help="also write the results to this file")
     p.add_argument("--sb3-worker", choices=sorted({a.sb3 for a in ALGOS.values()}), help=argparse.SUPPRESS)
     p.add_argument("--sbx-worker", choices=["SAC", "TD3", "DDPG", "DQN", "PPO"], help=argparse.SUPPRESS)
+    p.add_argument("--cleanrl-worker", choices=list(CLEANRL_JAX), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if ("cleanrl-jax" in args.against or args.cleanrl_worker) and not (args.cleanrl and (args.cleanrl / "cleanrl_utils").is_dir()):
+        p.error(f"--against cleanrl-jax needs --cleanrl DIR, a checkout of github.com/vwxyzjn/cleanrl (got {args.cleanrl})")
     if (args.steps is not None and args.steps <= 0) or args.learning_starts < 1 or args.repeats <= 0 or args.threads < 0:
         p.error("need --steps > 0, --learning-starts >= 1, --repeats > 0, --threads >= 0")
     return args
@@ -213,11 +224,35 @@ def sb3_worker(args: argparse.Namespace) -> None:
     print(f"training-phase SPS: {sps:.1f} (steps after learning_starts per second)")
 
 
+def cleanrl_worker(args: argparse.Namespace) -> None:
+    """One run of CleanRL's JAX file, as its author wrote it, timed over the training phase from the draws
+    of its replay buffer: one per training step, from the 10th (JAX has compiled both updates by then) to
+    the last. (It reads `final_observation`, which gymnasium 1.x no longer gives: a run must not reach a
+    time limit, which a few thousand Hopper steps do not.)"""
+    import runpy
+
+    sys.path.insert(0, str(args.cleanrl))
+    from cleanrl_utils import buffers
+
+    draws, sample = [], buffers.ReplayBuffer.sample
+
+    def timed_sample(self, *a, **kw):
+        draws.append(time.time())
+        return sample(self, *a, **kw)
+
+    buffers.ReplayBuffer.sample = timed_sample
+    script = str(args.cleanrl / CLEANRL_JAX[args.cleanrl_worker])
+    sys.argv = [script, "--env-id", args.env_id, "--seed", str(args.seed), "--learning-starts", str(args.learning_starts),
+                "--total-timesteps", str(args.learning_starts + args.steps)]
+    runpy.run_path(script, run_name="__main__")
+    print(f"training-phase SPS: {(len(draws) - 10) / (draws[-1] - draws[9]):.1f} (training steps per second after the 10th)")
+
+
 # ---------------------------------------------------------------------------------------------
 # Driver
 # ---------------------------------------------------------------------------------------------
 class Impl(NamedTuple):
-    kind: str  # "ours", "sb3", "sbx", or "rev:<git revision>" (our scripts as they were at that revision)
+    kind: str  # "ours", "sb3", "sbx", "cleanrl-jax", or "rev:<git revision>" (our scripts as they were at that revision)
     name: str  # our algorithm (a key of ALGOS) or the SB3 algorithm's name
     env_id: str
     steps: int
@@ -227,7 +262,8 @@ def impls_of(algo: str, args: argparse.Namespace) -> list[Impl]:
     """Our run of `algo`, then the runs it is compared with (--against), on the same env for the same steps."""
     a = ALGOS[algo]
     env_id, steps = args.env_id or a.env_id, args.steps or a.steps
-    others = [k for k in args.against if not (k == "sbx" and a.sb3 == "A2C")]  # SBX has no A2C
+    missing = {"sbx": a.sb3 == "A2C", "cleanrl-jax": algo not in CLEANRL_JAX}  # SBX has no A2C; CleanRL's JAX files
+    others = [k for k in args.against if not missing.get(k)]
     return [Impl("ours", algo, env_id, steps)] + [Impl(k, a.sb3 if k in ("sb3", "sbx") else algo, env_id, steps) for k in others]
 
 
@@ -237,6 +273,9 @@ def command(impl: Impl, args: argparse.Namespace, seed: int) -> list[str]:
         return [sys.executable, str(Path(__file__).resolve()), f"--{impl.kind}-worker", impl.name, "--env-id", impl.env_id,
                 "--learning-starts", str(args.learning_starts), "--seed", str(seed), "--steps", str(impl.steps),
                 "--threads", str(args.threads)]
+    if impl.kind == "cleanrl-jax":
+        return [sys.executable, str(Path(__file__).resolve()), "--cleanrl-worker", impl.name, "--cleanrl", str(args.cleanrl.resolve()),
+                "--env-id", impl.env_id, "--learning-starts", str(args.learning_starts), "--seed", str(seed), "--steps", str(impl.steps)]
     algo = ALGOS[impl.name]
     root = args.worktrees[impl.kind] if impl.kind.startswith("rev:") else ROOT
     warmup = [] if algo.on_policy else ["--learning-starts", str(args.learning_starts)]
@@ -311,6 +350,8 @@ def main() -> None:
     args = parse_args()
     if args.sb3_worker or args.sbx_worker:
         return sb3_worker(args)
+    if args.cleanrl_worker:
+        return cleanrl_worker(args)
     algos = [a for a in args.algos if (ROOT / ALGOS[a].script).exists()]
     if args.concurrent:
         if len(os.sched_getaffinity(0)) < 2 or len(args.against) != 1:

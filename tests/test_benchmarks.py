@@ -332,6 +332,32 @@ def test_speed_pairs_each_script_with_its_own_run_of_a_shared_peer(workdir, monk
     assert rows["sac_no_reparam"]["repeat_ratios"] == [4.0] * 3 and rows["sac_no_reparam"]["ratio"] == 4.0
 
 
+def test_speed_times_cleanrl_jax_from_its_10th_draw_and_needs_a_checkout(workdir):
+    """--against cleanrl-jax runs CleanRL's own file from a checkout (--cleanrl) and times it from its replay
+    buffer's draws. Here the checkout is a stand-in whose TD3 file checks the flags it was given and draws
+    once per training step: its first 9 steps take 50 ms (as JAX compiling), the 40 after the 10th draw
+    5 ms each. The figure counts those 40 (200 SPS less the sleeps' overshoot), not the slow start (57)."""
+    fake = workdir / "cleanrl"
+    (fake / "cleanrl_utils").mkdir(parents=True)
+    (fake / "cleanrl").mkdir()
+    (fake / "cleanrl_utils" / "__init__.py").write_text("")
+    (fake / "cleanrl_utils" / "buffers.py").write_text("class ReplayBuffer:\n    def sample(self, n):\n        return n\n")
+    (fake / "cleanrl" / "td3_continuous_action_jax.py").write_text(
+        "import sys, time\nfrom cleanrl_utils.buffers import ReplayBuffer\n"
+        "assert sys.argv[1:] == ['--env-id', 'Hopper-v4', '--seed', '3', '--learning-starts', '7', '--total-timesteps', '57'], sys.argv\n"
+        "rb = ReplayBuffer()\n"
+        "for step in range(50):\n    rb.sample(256)\n    time.sleep(0.05 if step < 9 else 0.005)\n")
+    worker = [sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--cleanrl-worker", "td3", "--env-id", "Hopper-v4",
+              "--seed", "3", "--learning-starts", "7", "--steps", "50"]
+    proc = subprocess.run([*worker, "--cleanrl", str(fake)], cwd=workdir, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sps = float(proc.stdout.split("training-phase SPS: ")[1].split()[0])
+    assert 100 < sps <= 200, proc.stdout  # from the 10th draw on; from the 1st it would be 57
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--algos", "td3", "--against", "cleanrl-jax"],
+                          cwd=workdir, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "--against cleanrl-jax needs --cleanrl DIR" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_update_time_builds_td3_twin_critics_and_times_both_ways(workdir):
     """benchmarks/update_time.py on td3.py, whose update takes the two critics as one TwinQ module
     (docs/speed.md quotes its figures): a round of 2 updates eager and compiled gives both times."""
