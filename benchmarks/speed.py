@@ -61,8 +61,10 @@ ALGOS = {
     "a2c": Algo("a2c.py", "A2C", "CartPole-v1", 50000, on_policy=True),
 }
 POLICY_LR, Q_LR = 3e-4, 1e-3  # our scripts' learning rates (SAC: log α uses Q_LR, TD3/DDPG: both 3e-4)
-# CleanRL's JAX files of our algorithms; their defaults are our scripts' hyperparameters (ours took CleanRL's)
-CLEANRL_JAX = {"td3": "cleanrl/td3_continuous_action_jax.py", "ddpg": "cleanrl/ddpg_continuous_action_jax.py"}
+# CleanRL's JAX files of our algorithms and the flags that give them our scripts' hyperparameters (ours took
+# CleanRL's defaults, except DDPG's actor step: every step in ours, SB3 and SBX, every second in CleanRL's DDPG)
+CLEANRL_JAX = {"td3": ("cleanrl/td3_continuous_action_jax.py", ()),
+               "ddpg": ("cleanrl/ddpg_continuous_action_jax.py", ("--policy-frequency", "1"))}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -241,9 +243,10 @@ def cleanrl_worker(args: argparse.Namespace) -> None:
         return sample(self, *a, **kw)
 
     buffers.ReplayBuffer.sample = timed_sample
-    script = str(args.cleanrl / CLEANRL_JAX[args.cleanrl_worker])
+    path, flags = CLEANRL_JAX[args.cleanrl_worker]
+    script = str(args.cleanrl / path)
     sys.argv = [script, "--env-id", args.env_id, "--seed", str(args.seed), "--learning-starts", str(args.learning_starts),
-                "--total-timesteps", str(args.learning_starts + args.steps)]
+                "--total-timesteps", str(args.learning_starts + args.steps), *flags]
     runpy.run_path(script, run_name="__main__")
     print(f"training-phase SPS: {(len(draws) - 10) / (draws[-1] - draws[9]):.1f} (training steps per second after the 10th)")
 
