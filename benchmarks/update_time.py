@@ -12,9 +12,12 @@ Variants: compiled (--compile: plumbing.compiled as the scripts use it), cpp_wra
 inductor's C++ wrapper code instead of its Python one), autotune (compiled, inductor choosing among
 its C++ GEMM templates and ATen's kernels; in training its templates do not apply, as the weights
 are not constants), skip_guards (compiled; after the warm-up, torch.compiler.set_stance with
-skip_guard_eval_unsafe, so that a call checks only what tells the compiled variants apart).
+skip_guard_eval_unsafe, so that a call checks only what tells the compiled variants apart), sbx (not
+ours: SBX's own jitted update with the same hyperparameters, `train` on its own replay buffer, filled
+by 1100 Hopper-v4 steps, the last 100 with updates that compile it; needs requirements-bench.txt).
 
 Run:  python benchmarks/update_time.py --algo ddpg --variants compiled cpp_wrapper --rounds 5
+      python benchmarks/update_time.py --algo td3 --variants compiled sbx --rounds 3     (ours eager against each)
 """
 import argparse
 import json
@@ -28,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-OPTIONS = {"compiled": {}, "cpp_wrapper": {"cpp_wrapper": True}, "skip_guards": {},
+OPTIONS = {"compiled": {}, "cpp_wrapper": {"cpp_wrapper": True}, "skip_guards": {}, "sbx": {},
            "autotune": {"max_autotune": True, "max_autotune_gemm_backends": "CPP,ATEN"}}
 
 
@@ -70,17 +73,26 @@ def time_one(algo: str, variant: str, warmup: int, blocks: int, updates: int, th
                np.random.rand(100) < 0.01, np.zeros(100))
     import torch._inductor.config
 
-    for key, value in OPTIONS[variant].items():
-        setattr(torch._inductor.config, key, value)
-    learners = [(script.update, eager_nets), (plumbing.compiled(script.update, variant_nets[-1]), variant_nets)]
+    def ours(learn, nets):
+        return lambda i: learn(rb.sample(args.batch_size), *nets, args, i % args.policy_frequency == 0)  # update number i
+
+    if variant == "sbx":
+        import speed
+
+        model = speed.build_sbx(algo.upper(), "Hopper-v4", 1000, 0)
+        model.learn(total_timesteps=1100)
+        learners = [ours(script.update, eager_nets), lambda i: model.train(gradient_steps=1, batch_size=args.batch_size)]
+    else:
+        for key, value in OPTIONS[variant].items():
+            setattr(torch._inductor.config, key, value)
+        learners = [ours(script.update, eager_nets), ours(plumbing.compiled(script.update, variant_nets[-1]), variant_nets)]
     steps = [0, 0]
 
     def block(i: int, n: int) -> float:
-        learn, nets = learners[i]
         start = time.perf_counter()
         for _ in range(n):
             steps[i] += 1
-            learn(rb.sample(args.batch_size), *nets, args, steps[i] % args.policy_frequency == 0)
+            learners[i](steps[i])
         return (time.perf_counter() - start) / n * 1e3
 
     block(0, warmup), block(1, warmup)
