@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+# each variant's inductor options (sbx is not compiled by us: time_one builds SBX's model instead)
 OPTIONS = {"compiled": {}, "cpp_wrapper": {"cpp_wrapper": True}, "skip_guards": {}, "sbx": {},
            "autotune": {"max_autotune": True, "max_autotune_gemm_backends": "CPP,ATEN"}}
 
