@@ -17,6 +17,7 @@ Run:  python benchmarks/expect.py --out results/expect --write        (about 7 h
       python benchmarks/expect.py --out results/expect --only Pendulum-v1 CartPole-v1
       python benchmarks/expect.py --out results/expect --only Hopper-v4 --scripts td3 ddpg --write
       python benchmarks/expect.py --out results/expect --only Hopper-v4 --collect --write   (after stopping a grid part-way)
+      python benchmarks/expect.py --out ../long --budget 1M                  (CleanRL's budget: 15 runs of hours each)
 """
 import argparse
 import csv
@@ -34,6 +35,7 @@ import plot  # noqa: E402
 KEPT = ROOT / "docs" / "expect-runs.csv"  # one line per finished run: see keep()
 CURVE_BINS = 100  # a kept run's learning curve: the mean return of the episodes ending in each of 100 equal spans of steps
 PENDULUM = "--total-timesteps 20000 --learning-starts 1000"
+MILLION = "--total-timesteps 1000000 --compile"
 # (our script, environment, its flags: the budget, SB3's algorithm or None)
 ROWS = [
     ("sac_continuous", "Pendulum-v1", PENDULUM, "SAC"),
@@ -50,8 +52,20 @@ ROWS = [
     ("a2c", "CartPole-v1", "--total-timesteps 500000", "A2C"),
     ("ppo", "Hopper-v4", "--total-timesteps 100000", "PPO"),
     ("a2c", "Hopper-v4", "--total-timesteps 100000", "A2C"),
+    # CleanRL's budget, 1M steps (CleanRL's table below): ours alone, over LONG_SEEDS, with --compile (the same
+    # function, computed faster) and, for the hours-long off-policy runs, a checkpoint to --resume from
+    ("sac_continuous", "Hopper-v4", f"{MILLION} --checkpoint-frequency 100000", None),
+    ("ppo", "Hopper-v4", MILLION, None),
+    ("td3", "Hopper-v4", f"{MILLION} --checkpoint-frequency 100000", None),
+    ("ddpg", "Hopper-v4", f"{MILLION} --checkpoint-frequency 100000", None),
+    ("sac_no_reparam", "Hopper-v4", f"{MILLION} --checkpoint-frequency 100000", None),
 ]
 OUR_SEEDS, SB3_SEEDS = (1, 2, 3, 4, 5), (1, 2, 3)
+LONG_SEEDS = (1, 2, 3)  # the 1M rows: CleanRL's own seed count
+
+
+def our_seeds(flags: str) -> tuple[int, ...]:
+    return LONG_SEEDS if budget(flags) == "1M" else OUR_SEEDS
 # CleanRL's published figures at the default budgets (the mean of the last 10 training episodes over its seeds),
 # the reference the README gives beside ours: (script, environment, budget, CleanRL's figure)
 CLEANRL = [
@@ -73,9 +87,10 @@ def plan(args: argparse.Namespace) -> list[grid.Run]:
     """The grid's runs: ours and SB3's for every row (a shared SB3 arm runs once)."""
     runs = {}
     for script, env_id, flags, sb3 in ROWS:
-        if (args.only and env_id not in args.only) or (getattr(args, "scripts", None) and script not in args.scripts):
+        if (args.only and env_id not in args.only) or (getattr(args, "scripts", None) and script not in args.scripts) \
+                or (getattr(args, "budget", None) and budget(flags) not in args.budget):
             continue
-        arms = [(script, f"{script}.py", OUR_SEEDS)]
+        arms = [(script, f"{script}.py", our_seeds(flags))]
         if sb3:
             arms.append((f"sb3-{sb3.lower()}", f"benchmarks/sb3_run.py --algo {sb3}", SB3_SEEDS))
         for arm, command, seeds in arms:
@@ -189,7 +204,7 @@ def table(found: dict, earlier: str = "") -> str:
                 lines.append(kept[script, env_id, budget(flags)])
             continue
         theirs = found.get((f"sb3-{sb3.lower()}", env_id, budget(flags)), {}) if sb3 else {}
-        lines.append(f"| `{script}.py` | {env_id}, {budget(flags)} | {minutes(ours['seconds'])} | {cell(ours['last10'], len(OUR_SEEDS))} "
+        lines.append(f"| `{script}.py` | {env_id}, {budget(flags)} | {minutes(ours['seconds'])} | {cell(ours['last10'], len(our_seeds(flags)))} "
                      f"| {cell(ours['eval'])} | {minutes(theirs.get('seconds', []))} | {cell(theirs.get('last10', []), len(SB3_SEEDS))} "
                      f"| {cell(theirs.get('eval', []))} |"
                      + f" <!-- at {', '.join(sorted(ours['commits'] | theirs.get('commits', set())))} -->")
@@ -275,6 +290,7 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads of each run")
     p.add_argument("--only", nargs="*", help="only the rows on these environments")
     p.add_argument("--scripts", nargs="*", help="only the rows of these scripts (e.g. td3 ddpg)")
+    p.add_argument("--budget", nargs="*", help="only the rows of these budgets (e.g. 1M, 100k)")
     p.add_argument("--write", action="store_true", help="write the table into README.md and docs/results.md, the plot to docs/")
     p.add_argument("--collect", action="store_true", help="run nothing: tabulate (and with --write, keep) the runs that finished, "
                    "e.g. after a grid was stopped part-way")
@@ -295,7 +311,7 @@ def main(argv=None) -> None:
                 kept[Path(run.folder).name] = fresh
         keep(kept)
     # the table and plots from every row's finished runs, whether this command ran them or not
-    found = figures(plan(argparse.Namespace(**{**vars(args), "only": None, "scripts": None})), kept)
+    found = figures(plan(argparse.Namespace(**{**vars(args), "only": None, "scripts": None, "budget": None})), kept)
     text = table(found, read_between(ROOT / "README.md", "expect") if args.write else "")
     print(text)
     if args.write:

@@ -18,7 +18,8 @@ settings. The gathered `{out}/results.csv` has one row per measurement:
 where `tag` is a TensorBoard tag of the run (`charts/episodic_return` and any `--tags`) or a final
 figure: `final/return_last10` (mean of the last 10 episodic returns), `final/eval_return` (mean of
 the evaluation episodes, with --save-model), `final/sps` (the script's training-phase SPS) and
-`final/seconds` (wall time of the run).
+`final/seconds` (wall time of the run) and `final/peak_rss_mib` (the script process's peak resident
+memory, from wait4; processes it starts, such as torch.compile's workers, are not counted).
 
 Run:  python benchmarks/grid.py --scripts sac_continuous sac_no_reparam --env-ids Pendulum-v1 \\
           --seeds 1 2 3 --flags "--total-timesteps 20000" --out results/sac
@@ -170,13 +171,15 @@ def execute(run: Run) -> list[list]:
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": str(run.threads), "PYTHONWARNINGS": "ignore"}
     start = time.time()
-    proc = subprocess.run([sys.executable, str(ROOT / run.script), *command(run)[1:]], cwd=folder, capture_output=True,
-                          text=True, env=env)
+    with open(folder / "stdout.txt", "w") as out, open(folder / "stderr.txt", "w") as err:
+        proc = subprocess.Popen([sys.executable, str(ROOT / run.script), *command(run)[1:]], cwd=folder, stdout=out,
+                                stderr=err, text=True, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)  # wait4, not wait: the child's own resource usage, its peak RSS
+        proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.time() - start
-    (folder / "stdout.txt").write_text(proc.stdout)
-    (folder / "stderr.txt").write_text(proc.stderr)
+    stdout, stderr = (folder / "stdout.txt").read_text(), (folder / "stderr.txt").read_text()
     if proc.returncode != 0:
-        raise RuntimeError(f"{run.arm} {run.env_id} seed {run.seed}: exit status {proc.returncode}: {error_line(proc.stderr)}")
+        raise RuntimeError(f"{run.arm} {run.env_id} seed {run.seed}: exit status {proc.returncode}: {error_line(stderr)}")
     (run_dir,) = sorted((folder / "runs").iterdir(), key=lambda p: p.stat().st_mtime)[-1:]
     scalars = read_scalars(run_dir)
     head = [run.arm, run.script, run.env_id, run.seed]
@@ -189,10 +192,11 @@ def execute(run: Run) -> list[list]:
     if scalars.get("eval/episodic_return"):
         evals = [v for _, v in scalars["eval/episodic_return"]]
         rows.append(head + ["final/eval_return", final_step, sum(evals) / len(evals)])
-    sps = SPS_LINE.search(proc.stdout)
+    sps = SPS_LINE.search(stdout)
     if sps:
         rows.append(head + ["final/sps", final_step, float(sps.group(1))])
     rows.append(head + ["final/seconds", final_step, seconds])
+    rows.append(head + ["final/peak_rss_mib", final_step, usage.ru_maxrss / 1024])  # Linux gives ru_maxrss in KiB
     return rows
 
 
