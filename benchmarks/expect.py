@@ -70,6 +70,7 @@ def our_seeds(flags: str) -> tuple[int, ...]:
 # the reference the README gives beside ours: (script, environment, budget, CleanRL's figure)
 CLEANRL = [
     ("sac_continuous", "Hopper-v4", "1M", "2310 ± 343"),
+    ("sac_no_reparam", "Hopper-v4", "1M", None),  # nothing published: read against sac_continuous.py's row
     ("td3", "Hopper-v4", "1M", "3135 ± 360"),
     ("ddpg", "Hopper-v4", "1M", "1577 ± 819"),
     ("ppo", "Hopper-v4", "1M", "2383 ± 272"),
@@ -116,7 +117,8 @@ def summary(folder: Path, steps: int) -> dict | None:
             bins.setdefault(min(int(step) * CURVE_BINS // steps, CURVE_BINS - 1), []).append((int(step), float(value)))
     curve = [(round(statistics.mean(s for s, _ in b)), round(statistics.mean(v for _, v in b), 1)) for _, b in sorted(bins.items())]
     return {"seconds": final["final/seconds"], "last10": final.get("final/return_last10", float("nan")),
-            "eval": final.get("final/eval_return", float("nan")), "curve": curve}
+            "eval": final.get("final/eval_return", float("nan")), "peak_rss": final.get("final/peak_rss_mib", float("nan")),
+            "curve": curve}
 
 
 def read_kept(path: Path = KEPT) -> dict:
@@ -125,17 +127,19 @@ def read_kept(path: Path = KEPT) -> dict:
         return {}
     with path.open() as f:
         return {r["run"]: {"hash": r["hash"], "commit": r["commit"], "seconds": float(r["seconds"]), "last10": float(r["last10"]),
-                           "eval": float(r["eval"]), "curve": [tuple(map(float, p.split(":"))) for p in r["curve"].split()]}
+                           "eval": float(r["eval"]), "peak_rss": float(r.get("peak_rss_mib") or "nan"),  # not kept before 145f397
+                           "curve": [tuple(map(float, p.split(":"))) for p in r["curve"].split()]}
                 for r in csv.DictReader(f)}
 
 
 def keep(kept: dict, path: Path = KEPT) -> None:
     with path.open("w", newline="") as f:
         out = csv.writer(f)
-        out.writerow(["run", "hash", "commit", "seconds", "last10", "eval", "curve"])
+        out.writerow(["run", "hash", "commit", "seconds", "last10", "eval", "curve", "peak_rss_mib"])
         for name, r in sorted(kept.items()):
+            rss = r.get("peak_rss", float("nan"))
             out.writerow([name, r["hash"], r["commit"], f"{r['seconds']:.1f}", f"{r['last10']:.2f}", f"{r['eval']:.2f}",
-                          " ".join(f"{s:.0f}:{v:g}" for s, v in r["curve"])])
+                          " ".join(f"{s:.0f}:{v:g}" for s, v in r["curve"]), "" if rss != rss else f"{rss:.0f}"])
 
 
 def ran(run: grid.Run) -> dict | None:
@@ -165,9 +169,10 @@ def figures(runs: list[grid.Run], kept: dict) -> dict:
         if found is None:
             continue
         entry = out.setdefault((run.arm, run.env_id, budget(" ".join(run.flags))),
-                               {"seconds": [], "last10": [], "eval": [], "curves": [], "commits": set()})
-        for key, column in (("seconds", "seconds"), ("last10", "last10"), ("eval", "eval"), ("curve", "curves")):
-            entry[column].append(found[key])
+                               {"seconds": [], "last10": [], "eval": [], "peak_rss": [], "curves": [], "commits": set()})
+        for key, column in (("seconds", "seconds"), ("last10", "last10"), ("eval", "eval"), ("peak_rss", "peak_rss"),
+                            ("curve", "curves")):
+            entry[column].append(found.get(key, float("nan")))
         entry["commits"].add(found["commit"])
     return out
 
@@ -198,6 +203,8 @@ def table(found: dict, earlier: str = "") -> str:
     kept = {row_key(line): line for line in earlier.splitlines() if row_key(line)}
     lines = list(HEADER)
     for script, env_id, flags, sb3 in ROWS:
+        if budget(flags) == "1M":  # CleanRL's budget: in reference()'s table
+            continue
         ours = found.get((script, env_id, budget(flags)))
         if ours is None:
             if (script, env_id, budget(flags)) in kept:
@@ -211,18 +218,48 @@ def table(found: dict, earlier: str = "") -> str:
     return "\n".join(lines)
 
 
+def verdict(ours: list[float], theirs: str, seeds: int) -> str:
+    """docs/results.md's rule, fixed before the 1M runs: "at CleanRL's level" when our mean over all the row's seeds is
+    at least the reference's mean minus its std, "below" otherwise; no verdict until every seed has run."""
+    if len(ours) < seeds:
+        return f"pending ({len(ours)} of {seeds} seeds)"
+    mean, std = (float(x) for x in theirs.split(" ± "))
+    return "at its level" if statistics.mean(ours) >= mean - std else "below"
+
+
+def memory(values: list[float]) -> str:
+    values = [v for v in values if v == v]
+    return f"{max(values):.0f} MiB" if values else "—"
+
+
+REFERENCE_HEADER = ["| script | environment, budget | CleanRL (last 10) | ours: last 10 | ours: evaluation | time per run "
+                    "| peak memory | verdict |", "|---|---|---|---|---|---|---|---|"]
+
+
 def reference(found: dict, earlier: str = "") -> str:
-    """CleanRL's figures beside ours (the last 10 training episodes, mean ± std over our seeds) where a
-    row of ROWS has CleanRL's budget; an `earlier` table's cell stays where this run measured nothing."""
+    """CleanRL's figures beside ours (mean ± std over our seeds of the last 10 training episodes, and of the evaluation;
+    the median time of a run, the largest peak resident memory) with the verdict of verdict(); sac_no_reparam.py, which
+    has no published figure, is read against our sac_continuous.py row. An `earlier` table's row stays where this run
+    measured nothing."""
     kept = {row_key(line): line for line in earlier.splitlines() if row_key(line)}
-    lines = ["| script | environment, budget | CleanRL | ours |", "|---|---|---|---|"]
+    lines = list(REFERENCE_HEADER)
     for script, env_id, steps, theirs in CLEANRL:
         ours = found.get((script, env_id, steps))
+        seeds = len(LONG_SEEDS if steps == "1M" else OUR_SEEDS)
+        if theirs is None:  # the reference is our own sac_continuous.py row, once complete
+            sac = found.get(("sac_continuous", env_id, steps), {"last10": []})
+            complete = len(sac["last10"]) >= seeds
+            shown = f"none; `sac_continuous.py`: {cell(sac['last10']) if complete else 'pending'}"
+            theirs = cell(sac["last10"]) if complete else None
+        else:
+            shown = theirs
         if ours:
-            lines.append(f"| `{script}.py` | {env_id}, {steps} | {theirs} | {cell(ours['last10'])} ({len(ours['last10'])} seeds) "
+            judged = verdict(ours["last10"], theirs, seeds) if theirs else f"pending ({len(ours['last10'])} of {seeds} seeds)"
+            lines.append(f"| `{script}.py` | {env_id}, {steps} | {shown} | {cell(ours['last10'])} ({len(ours['last10'])} seeds) "
+                         f"| {cell(ours['eval'])} | {minutes(ours['seconds'])} | {memory(ours.get('peak_rss', []))} | {judged} "
                          f"| <!-- at {', '.join(sorted(ours['commits']))} -->")
         else:
-            lines.append(kept.get((script, env_id, steps), f"| `{script}.py` | {env_id}, {steps} | {theirs} | not measured |"))
+            lines.append(kept.get((script, env_id, steps), f"| `{script}.py` | {env_id}, {steps} | {shown} | not measured | | | | |"))
     return "\n".join(lines)
 
 
@@ -242,24 +279,31 @@ def read_between(path: Path, marker: str) -> str:
     return content.split(start, 1)[1].split(end, 1)[0] if start in content and end in content else ""
 
 
-def draw(found: dict, env_id: str, path: Path) -> None:
-    """The learning curves of the rows on one environment, ours against SB3's."""
+def draw(found: dict, env_id: str, path: Path, long: bool = False) -> None:
+    """The learning curves of the rows on one environment, ours against SB3's; with `long`, those of the 1M rows,
+    with CleanRL's published mean ± std marked at 1M."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in ROWS if r[1] == env_id and (r[0], r[1], budget(r[2])) in found]
+    rows = [r for r in ROWS if r[1] == env_id and (r[0], r[1], budget(r[2])) in found and (budget(r[2]) == "1M") == long]
     cols = 4
     fig, axes = plt.subplots((len(rows) + cols - 1) // cols, cols, figsize=(18, 3.6 * ((len(rows) + cols - 1) // cols)), squeeze=False)
     for ax, (script, env_id, flags, sb3) in zip(axes.flat, rows):
-        for arm, color in ((script, "C0"), (f"sb3-{sb3.lower()}" if sb3 else None, "C1")):
+        twin = "sac_continuous" if long and script == "sac_no_reparam" else None  # its reference, having no published one
+        for arm, color, name in ((script, "C0", "ours"), (f"sb3-{sb3.lower()}" if sb3 else None, "C1", "SB3"), (twin, "C2", f"{twin}.py")):
             entry = found.get((arm, env_id, budget(flags)))
             if not entry or not all(entry["curves"]):
                 continue
             steps, ys = plot.curves_on_common_steps(entry["curves"], 3, CURVE_BINS)  # the curves are already binned
-            ax.plot(steps, ys.mean(0), color=color, label=f"{'ours' if arm == script else 'SB3'} ({len(ys)} seeds)")
+            ax.plot(steps, ys.mean(0), color=color, label=f"{name} ({len(ys)} seeds)")
             ax.fill_between(steps, ys.mean(0) - ys.std(0), ys.mean(0) + ys.std(0), color=color, alpha=0.2, linewidth=0)
+        published = [theirs for s, e, b, theirs in CLEANRL if (s, e, b) == (script, env_id, budget(flags)) and theirs]
+        if published:
+            mean, std = (float(x) for x in published[0].split(" ± "))
+            ax.errorbar([1_000_000 if long else int(re.search(r"--total-timesteps (\d+)", flags).group(1))], [mean], yerr=[std],
+                        fmt="o", color="k", capsize=4, label=f"CleanRL: {published[0]}")
         ax.set_title(f"{script}.py, {env_id}", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -322,16 +366,25 @@ def main(argv=None) -> None:
                       f"across seeds.")
         shown = {row_key(line) for line in text.splitlines() if row_key(line)}
         missing = [f"`{script}.py` on {env_id} ({budget(flags)})" for script, env_id, flags, _ in ROWS
-                   if (script, env_id, budget(flags)) not in shown]
+                   if (script, env_id, budget(flags)) not in shown and budget(flags) != "1M"]
         if missing:
             conditions += " Not measured yet: " + ", ".join(missing) + "."
-        for env_id in sorted({key[1] for key in found}):
+        for env_id in sorted({key[1] for key in found if key[2] != "1M"}):
             draw(found, env_id, ROOT / "docs" / f"expect-{env_id}.png")
+        for env_id in sorted({key[1] for key in found if key[2] == "1M"}):
+            draw(found, env_id, ROOT / "docs" / f"expect-{env_id}-1M.png", long=True)
         plots = ", ".join(f"[{env_id}](docs/expect-{env_id}.png)" for env_id in dict.fromkeys(r[1] for r in ROWS)
                           if (ROOT / "docs" / f"expect-{env_id}.png").is_file())
         conditions += f" Learning curves: {plots}."
         write_between(ROOT / "README.md", "expect", text + "\n\n" + conditions)
-        write_between(ROOT / "README.md", "cleanrl", reference(found, read_between(ROOT / "README.md", "cleanrl")))
+        long_plots = [env_id for env_id in dict.fromkeys(r[1] for r in ROWS if budget(r[2]) == "1M")
+                      if (ROOT / "docs" / f"expect-{env_id}-1M.png").is_file()]
+        cleanrl = reference(found, read_between(ROOT / "README.md", "cleanrl"))
+        cleanrl_conditions = ("1M rows: seeds " + ", ".join(map(str, LONG_SEEDS)) + ", `--compile`, 2 runs at a time, 1 torch thread each"
+                              + ("; learning curves: " + ", ".join(f"[{e}, 1M](docs/expect-{e}-1M.png)" for e in long_plots) if long_plots else "")
+                              + ". 500k rows: the runs of the table above. Verdict rule: [docs/results.md](docs/results.md).")
+        write_between(ROOT / "README.md", "cleanrl", cleanrl + "\n\n" + cleanrl_conditions)
+        write_between(ROOT / "docs" / "results.md", "cleanrl", cleanrl + "\n\n" + cleanrl_conditions.replace("(docs/", "("))
         write_between(ROOT / "docs" / "results.md", "expect", text + "\n\n" + conditions.replace("(docs/", "("))
     if failures:
         sys.exit(f"error: {len(failures)} run(s) failed; run the same command again to retry them")

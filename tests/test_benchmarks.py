@@ -34,7 +34,10 @@ def assert_complete(results: Path, runs: set) -> None:
     for run in runs:
         tags = {r["tag"] for r in table if (r["arm"], r["env_id"], r["seed"]) == run}
         assert {"charts/episodic_return", "charts/q_overestimation", "final/return_last10", "final/sps",
-                "final/seconds"} <= tags, (run, tags)
+                "final/seconds", "final/peak_rss_mib"} <= tags, (run, tags)
+        # the script's own peak memory (a torch process holds a few hundred MiB), not the grid's or a sum over runs
+        (rss,) = [float(r["value"]) for r in table if (r["arm"], r["env_id"], r["seed"]) == run and r["tag"] == "final/peak_rss_mib"]
+        assert 100 < rss < 4000, rss
 
 
 def test_grid_runs_locally_skips_what_is_done_and_writes_one_tidy_csv(workdir):
@@ -230,10 +233,23 @@ def test_expect_table_keeps_the_rows_an_earlier_run_measured():
                          earlier)
     assert [line[-28:] for line in again.splitlines() if expect.row_key(line)] == ["<!-- at ccccccc, ddddddd -->"]
     # CleanRL's reference: ours where a row has CleanRL's budget, "not measured" elsewhere, earlier cells kept
-    reference = expect.reference(found, "| `td3.py` | Hopper-v4, 1M | 3135 ± 360 | 3000 ± 100 (5 seeds) |")
-    assert "| `dqn.py` | CartPole-v1, 500k | 489 ± 16 | 450 ± 45 (5 seeds) | <!-- at bbbbbbb -->" in reference
-    assert "| `td3.py` | Hopper-v4, 1M | 3135 ± 360 | 3000 ± 100 (5 seeds) |" in reference
+    reference = expect.reference(found, "| `td3.py` | Hopper-v4, 1M | 3135 ± 360 | 3000 ± 100 (3 seeds) |")
+    assert ("| `dqn.py` | CartPole-v1, 500k | 489 ± 16 | 450 ± 45 (5 seeds) | 500 ± 0 | 2.0 min | — | below "
+            "| <!-- at bbbbbbb -->") in reference  # 450 < 489 − 16
+    assert "| `td3.py` | Hopper-v4, 1M | 3135 ± 360 | 3000 ± 100 (3 seeds) |" in reference
     assert "| `ppo.py` | CartPole-v1, 500k | 490 ± 6 | not measured |" in reference
+    # the 1M rows: a verdict only once all 3 seeds ran; sac_no_reparam.py is read against our sac_continuous.py
+    sac = {"seconds": [9000.0] * 3, "last10": [2000.0, 2200.0, 2400.0], "eval": [2500.0] * 3, "peak_rss": [900.0, 950.0, 1000.0],
+           "curves": [], "commits": {"ccccccc"}}
+    long = expect.reference({("sac_continuous", "Hopper-v4", "1M"): sac,
+                             ("sac_no_reparam", "Hopper-v4", "1M"): {**sac, "last10": [1900.0, 1950.0, 2000.0]},
+                             ("ppo", "Hopper-v4", "1M"): {**sac, "last10": [2500.0, 2600.0]}})
+    assert ("| `sac_continuous.py` | Hopper-v4, 1M | 2310 ± 343 | 2200 ± 163 (3 seeds) | 2500 ± 0 | 150.0 min | 1000 MiB "
+            "| at its level |") in long  # 2200 >= 2310 − 343
+    assert "| `sac_no_reparam.py` | Hopper-v4, 1M | none; `sac_continuous.py`: 2200 ± 163 | 1950 ± 41 (3 seeds) |" in long
+    assert "| below |" in long.split("sac_no_reparam")[1].splitlines()[0]  # 1950 < 2200 − 163
+    assert "| pending (2 of 3 seeds) |" in long.split("`ppo.py` | Hopper")[1].splitlines()[0]
+    assert expect.verdict([2111.0] * 3, "2383 ± 272", 3) == "at its level" and expect.verdict([2110.0] * 3, "2383 ± 272", 3) == "below"
 
 
 def test_expect_counts_a_kept_run_only_while_its_identity_holds(workdir):
@@ -255,7 +271,8 @@ def test_expect_counts_a_kept_run_only_while_its_identity_holds(workdir):
     grid.write_rows(folder / "result.csv", [[run.arm, run.script, run.env_id, run.seed, "charts/episodic_return", step, -step / 100]
                                             for step in range(50, 20000, 100)]
                     + [[run.arm, run.script, run.env_id, run.seed, f"final/{tag}", 20000, value]
-                       for tag, value in (("seconds", 150.0), ("return_last10", -160.0), ("eval_return", -145.0))])
+                       for tag, value in (("seconds", 150.0), ("return_last10", -160.0), ("eval_return", -145.0),
+                                                           ("peak_rss_mib", 800.0))])
     fresh = expect.summary(folder, 20000)
     assert len(fresh["curve"]) == expect.CURVE_BINS and fresh["curve"][0] == (100, -1.0) and fresh["seconds"] == 150.0
     assert expect.ran(run) is None and expect.figures(runs, {}) == {}  # a folder without its identity.json is not a run
@@ -265,10 +282,10 @@ def test_expect_counts_a_kept_run_only_while_its_identity_holds(workdir):
     path = workdir / "kept.csv"
     expect.keep({folder.name: expect.ran(run)}, path)
     kept = expect.read_kept(path)
-    assert kept[folder.name]["curve"] == fresh["curve"] and kept[folder.name]["eval"] == -145.0
+    assert kept[folder.name]["curve"] == fresh["curve"] and kept[folder.name]["eval"] == -145.0 and kept[folder.name]["peak_rss"] == 800
     (folder / "result.csv").unlink()  # a new machine: only the kept summary remains
     assert expect.done_and_kept(runs, kept) == [run]
-    found = {("td3", "Pendulum-v1", "20k"): {"seconds": [150.0], "last10": [-160.0], "eval": [-145.0],
+    found = {("td3", "Pendulum-v1", "20k"): {"seconds": [150.0], "last10": [-160.0], "eval": [-145.0], "peak_rss": [800.0],
                                             "curves": [fresh["curve"]], "commits": {"aaaaaaa"}}}
     assert expect.figures(runs, kept) == found
     # other flags (or code): the kept run must run again, and until it has, the table shows it as measured at aaaaaaa
