@@ -111,12 +111,14 @@ def summary(folder: Path, steps: int) -> dict | None:
         return None
     rows = grid.read_rows(path)
     final = {tag: float(value) for _, _, _, _, tag, _, value in rows if tag.startswith("final/")}
-    bins = {}
+    bins, returns = {}, []
     for _, _, _, _, tag, step, value in rows:
         if tag == "charts/episodic_return":
+            returns.append(float(value))
             bins.setdefault(min(int(step) * CURVE_BINS // steps, CURVE_BINS - 1), []).append((int(step), float(value)))
     curve = [(round(statistics.mean(s for s, _ in b)), round(statistics.mean(v for _, v in b), 1)) for _, b in sorted(bins.items())]
     return {"seconds": final["final/seconds"], "last10": final.get("final/return_last10", float("nan")),
+            "last100": statistics.mean(returns[-100:]) if returns else float("nan"),  # CleanRL's published measure
             "eval": final.get("final/eval_return", float("nan")), "peak_rss": final.get("final/peak_rss_mib", float("nan")),
             "curve": curve}
 
@@ -128,6 +130,7 @@ def read_kept(path: Path = KEPT) -> dict:
     with path.open() as f:
         return {r["run"]: {"hash": r["hash"], "commit": r["commit"], "seconds": float(r["seconds"]), "last10": float(r["last10"]),
                            "eval": float(r["eval"]), "peak_rss": float(r.get("peak_rss_mib") or "nan"),  # not kept before 145f397
+                           "last100": float(r.get("last100") or "nan"),
                            "curve": [tuple(map(float, p.split(":"))) for p in r["curve"].split()]}
                 for r in csv.DictReader(f)}
 
@@ -135,11 +138,12 @@ def read_kept(path: Path = KEPT) -> dict:
 def keep(kept: dict, path: Path = KEPT) -> None:
     with path.open("w", newline="") as f:
         out = csv.writer(f)
-        out.writerow(["run", "hash", "commit", "seconds", "last10", "eval", "curve", "peak_rss_mib"])
+        out.writerow(["run", "hash", "commit", "seconds", "last10", "eval", "curve", "peak_rss_mib", "last100"])
         for name, r in sorted(kept.items()):
-            rss = r.get("peak_rss", float("nan"))
+            rss, last100 = r.get("peak_rss", float("nan")), r.get("last100", float("nan"))
             out.writerow([name, r["hash"], r["commit"], f"{r['seconds']:.1f}", f"{r['last10']:.2f}", f"{r['eval']:.2f}",
-                          " ".join(f"{s:.0f}:{v:g}" for s, v in r["curve"]), "" if rss != rss else f"{rss:.0f}"])
+                          " ".join(f"{s:.0f}:{v:g}" for s, v in r["curve"]), "" if rss != rss else f"{rss:.0f}",
+                          "" if last100 != last100 else f"{last100:.2f}"])
 
 
 def ran(run: grid.Run) -> dict | None:
@@ -169,9 +173,9 @@ def figures(runs: list[grid.Run], kept: dict) -> dict:
         if found is None:
             continue
         entry = out.setdefault((run.arm, run.env_id, budget(" ".join(run.flags))),
-                               {"seconds": [], "last10": [], "eval": [], "peak_rss": [], "curves": [], "commits": set()})
-        for key, column in (("seconds", "seconds"), ("last10", "last10"), ("eval", "eval"), ("peak_rss", "peak_rss"),
-                            ("curve", "curves")):
+                               {"seconds": [], "last10": [], "last100": [], "eval": [], "peak_rss": [], "curves": [], "commits": set()})
+        for key, column in (("seconds", "seconds"), ("last10", "last10"), ("last100", "last100"), ("eval", "eval"),
+                            ("peak_rss", "peak_rss"), ("curve", "curves")):
             entry[column].append(found.get(key, float("nan")))
         entry["commits"].add(found["commit"])
     return out
@@ -219,7 +223,7 @@ def table(found: dict, earlier: str = "") -> str:
 
 
 def verdict(ours: list[float], theirs: str, seeds: int) -> str:
-    """docs/results.md's rule, fixed before the 1M runs: "at CleanRL's level" when our mean over all the row's seeds is
+    """docs/results.md's rule, fixed before the 1M runs ended: "at its level" when our mean over all the row's seeds is
     at least the reference's mean minus its std, "below" otherwise; no verdict until every seed has run."""
     if len(ours) < seeds:
         return f"pending ({len(ours)} of {seeds} seeds)"
@@ -232,34 +236,35 @@ def memory(values: list[float]) -> str:
     return f"{max(values):.0f} MiB" if values else "—"
 
 
-REFERENCE_HEADER = ["| script | environment, budget | CleanRL (last 10) | ours: last 10 | ours: evaluation | time per run "
-                    "| peak memory | verdict |", "|---|---|---|---|---|---|---|---|"]
+REFERENCE_HEADER = ["| script | environment, budget | CleanRL (last 100) | ours: last 100 | ours: last 10 | ours: evaluation "
+                    "| time per run | peak memory | verdict |", "|---|---|---|---|---|---|---|---|---|"]
 
 
 def reference(found: dict, earlier: str = "") -> str:
-    """CleanRL's figures beside ours (mean ± std over our seeds of the last 10 training episodes, and of the evaluation;
-    the median time of a run, the largest peak resident memory) with the verdict of verdict(); sac_no_reparam.py, which
-    has no published figure, is read against our sac_continuous.py row. An `earlier` table's row stays where this run
-    measured nothing."""
+    """CleanRL's figures beside ours, in CleanRL's measure (per run the mean return of its last 100 training episodes;
+    mean ± std over the runs), with our last 10, our evaluation, the median time of a run, the largest peak resident
+    memory and the verdict of verdict(); sac_no_reparam.py, which has no published figure, is read against our
+    sac_continuous.py row. A row whose runs kept no last-100 figure gets no verdict. An `earlier` table's row stays
+    where this run measured nothing."""
     kept = {row_key(line): line for line in earlier.splitlines() if row_key(line)}
     lines = list(REFERENCE_HEADER)
     for script, env_id, steps, theirs in CLEANRL:
         ours = found.get((script, env_id, steps))
         seeds = len(LONG_SEEDS if steps == "1M" else OUR_SEEDS)
         if theirs is None:  # the reference is our own sac_continuous.py row, once complete
-            sac = found.get(("sac_continuous", env_id, steps), {"last10": []})
-            complete = len(sac["last10"]) >= seeds
-            shown = f"none; `sac_continuous.py`: {cell(sac['last10']) if complete else 'pending'}"
-            theirs = cell(sac["last10"]) if complete else None
+            sac = [v for v in found.get(("sac_continuous", env_id, steps), {}).get("last100", []) if v == v]
+            theirs = cell(sac) if len(sac) >= seeds else None
+            shown = f"none; `sac_continuous.py`: {theirs or 'pending'}"
         else:
             shown = theirs
         if ours:
-            judged = verdict(ours["last10"], theirs, seeds) if theirs else f"pending ({len(ours['last10'])} of {seeds} seeds)"
-            lines.append(f"| `{script}.py` | {env_id}, {steps} | {shown} | {cell(ours['last10'])} ({len(ours['last10'])} seeds) "
-                         f"| {cell(ours['eval'])} | {minutes(ours['seconds'])} | {memory(ours.get('peak_rss', []))} | {judged} "
-                         f"| <!-- at {', '.join(sorted(ours['commits']))} -->")
+            last100 = [v for v in ours.get("last100", []) if v == v]
+            judged = "— (no last-100 kept)" if not last100 else verdict(last100, theirs, seeds) if theirs else "pending"
+            lines.append(f"| `{script}.py` | {env_id}, {steps} | {shown} | {cell(last100)} ({len(last100)} seeds) "
+                         f"| {cell(ours['last10'])} | {cell(ours['eval'])} | {minutes(ours['seconds'])} "
+                         f"| {memory(ours.get('peak_rss', []))} | {judged} | <!-- at {', '.join(sorted(ours['commits']))} -->")
         else:
-            lines.append(kept.get((script, env_id, steps), f"| `{script}.py` | {env_id}, {steps} | {shown} | not measured | | | | |"))
+            lines.append(kept.get((script, env_id, steps), f"| `{script}.py` | {env_id}, {steps} | {shown} | not measured | | | | | |"))
     return "\n".join(lines)
 
 

@@ -234,21 +234,21 @@ def test_expect_table_keeps_the_rows_an_earlier_run_measured():
     assert [line[-28:] for line in again.splitlines() if expect.row_key(line)] == ["<!-- at ccccccc, ddddddd -->"]
     # CleanRL's reference: ours where a row has CleanRL's budget, "not measured" elsewhere, earlier cells kept
     reference = expect.reference(found, "| `td3.py` | Hopper-v4, 1M | 3135 ± 360 | 3000 ± 100 (3 seeds) |")
-    assert ("| `dqn.py` | CartPole-v1, 500k | 489 ± 16 | 450 ± 45 (5 seeds) | 500 ± 0 | 2.0 min | — | below "
-            "| <!-- at bbbbbbb -->") in reference  # 450 < 489 − 16
+    assert "| `dqn.py` | CartPole-v1, 500k | 489 ± 16 | — (0 seeds) | 450 ± 45 | 500 ± 0 | 2.0 min | — | — (no last-100 kept) |" in reference
     assert "| `td3.py` | Hopper-v4, 1M | 3135 ± 360 | 3000 ± 100 (3 seeds) |" in reference
     assert "| `ppo.py` | CartPole-v1, 500k | 490 ± 6 | not measured |" in reference
-    # the 1M rows: a verdict only once all 3 seeds ran; sac_no_reparam.py is read against our sac_continuous.py
-    sac = {"seconds": [9000.0] * 3, "last10": [2000.0, 2200.0, 2400.0], "eval": [2500.0] * 3, "peak_rss": [900.0, 950.0, 1000.0],
-           "curves": [], "commits": {"ccccccc"}}
+    # the 1M rows, in CleanRL's measure (last 100): a verdict once all 3 seeds ran; sac_no_reparam.py against our sac_continuous.py
+    sac = {"seconds": [9000.0] * 3, "last10": [2100.0] * 3, "last100": [2000.0, 2200.0, 2400.0], "eval": [2500.0] * 3,
+           "peak_rss": [900.0, 950.0, 1000.0], "curves": [], "commits": {"ccccccc"}}
     long = expect.reference({("sac_continuous", "Hopper-v4", "1M"): sac,
-                             ("sac_no_reparam", "Hopper-v4", "1M"): {**sac, "last10": [1900.0, 1950.0, 2000.0]},
-                             ("ppo", "Hopper-v4", "1M"): {**sac, "last10": [2500.0, 2600.0]}})
-    assert ("| `sac_continuous.py` | Hopper-v4, 1M | 2310 ± 343 | 2200 ± 163 (3 seeds) | 2500 ± 0 | 150.0 min | 1000 MiB "
-            "| at its level |") in long  # 2200 >= 2310 − 343
-    assert "| `sac_no_reparam.py` | Hopper-v4, 1M | none; `sac_continuous.py`: 2200 ± 163 | 1950 ± 41 (3 seeds) |" in long
-    assert "| below |" in long.split("sac_no_reparam")[1].splitlines()[0]  # 1950 < 2200 − 163
-    assert "| pending (2 of 3 seeds) |" in long.split("`ppo.py` | Hopper")[1].splitlines()[0]
+                             ("sac_no_reparam", "Hopper-v4", "1M"): {**sac, "last100": [1900.0, 1950.0, 2000.0]},
+                             ("ppo", "Hopper-v4", "1M"): {**sac, "last100": [2500.0, 2600.0]}}).splitlines()
+    row = {line.split("|")[1].strip(" `"): line for line in long if expect.row_key(line) and "Hopper" in line}
+    assert ("| `sac_continuous.py` | Hopper-v4, 1M | 2310 ± 343 | 2200 ± 163 (3 seeds) | 2100 ± 0 | 2500 ± 0 | 150.0 min "
+            "| 1000 MiB | at its level |") in row["sac_continuous.py"]  # 2200 >= 2310 − 343
+    assert "| none; `sac_continuous.py`: 2200 ± 163 | 1950 ± 41 (3 seeds) |" in row["sac_no_reparam.py"]
+    assert "| below |" in row["sac_no_reparam.py"]  # 1950 < 2200 − 163
+    assert "| pending (2 of 3 seeds) |" in row["ppo.py"]
     assert expect.verdict([2111.0] * 3, "2383 ± 272", 3) == "at its level" and expect.verdict([2110.0] * 3, "2383 ± 272", 3) == "below"
 
 
@@ -275,6 +275,7 @@ def test_expect_counts_a_kept_run_only_while_its_identity_holds(workdir):
                                                            ("peak_rss_mib", 800.0))])
     fresh = expect.summary(folder, 20000)
     assert len(fresh["curve"]) == expect.CURVE_BINS and fresh["curve"][0] == (100, -1.0) and fresh["seconds"] == 150.0
+    assert fresh["last100"] == -150.0  # CleanRL's measure: the mean of the last 100 of the 200 returns (steps 10050-19950)
     assert expect.ran(run) is None and expect.figures(runs, {}) == {}  # a folder without its identity.json is not a run
     (folder / "identity.json").write_text(json.dumps(grid.identity(run)))
     (folder / "commit.txt").write_text("aaaaaaa\n")
@@ -282,10 +283,12 @@ def test_expect_counts_a_kept_run_only_while_its_identity_holds(workdir):
     path = workdir / "kept.csv"
     expect.keep({folder.name: expect.ran(run)}, path)
     kept = expect.read_kept(path)
-    assert kept[folder.name]["curve"] == fresh["curve"] and kept[folder.name]["eval"] == -145.0 and kept[folder.name]["peak_rss"] == 800
+    assert kept[folder.name]["curve"] == fresh["curve"] and kept[folder.name]["eval"] == -145.0 and kept[folder.name]["peak_rss"] == 800 \
+        and kept[folder.name]["last100"] == -150.0
     (folder / "result.csv").unlink()  # a new machine: only the kept summary remains
     assert expect.done_and_kept(runs, kept) == [run]
-    found = {("td3", "Pendulum-v1", "20k"): {"seconds": [150.0], "last10": [-160.0], "eval": [-145.0], "peak_rss": [800.0],
+    found = {("td3", "Pendulum-v1", "20k"): {"seconds": [150.0], "last10": [-160.0], "last100": [fresh["last100"]], "eval": [-145.0],
+                                            "peak_rss": [800.0],
                                             "curves": [fresh["curve"]], "commits": {"aaaaaaa"}}}
     assert expect.figures(runs, kept) == found
     # other flags (or code): the kept run must run again, and until it has, the table shows it as measured at aaaaaaa
