@@ -388,16 +388,14 @@ def main(argv=None) -> None:
     text = table(found, read_between(ROOT / "README.md", "expect") if args.write else "")
     print(text)
     if args.write:
+        seeds = lambda seeds: ", ".join(map(str, seeds))  # noqa: E731
         conditions = (f"Measured with `python benchmarks/expect.py --out results/expect --only <environment> [--scripts ...] --write`, "
-                      f"{args.workers} runs at a time on a 2-core CPU, {args.threads} torch thread each (the machine of each "
-                      f"commit is named below the table); ours over seeds {', '.join(map(str, OUR_SEEDS))} "
-                      f"({', '.join(map(str, LONG_SEEDS))} at 1M steps), SB3 2.9.2 over {', '.join(map(str, SB3_SEEDS))}. "
-                      f"Time per run: the median of the row's runs, ours and SB3's apart. Returns: each run's mean over its "
-                      f"last 10 training episodes, or over its 10 evaluation episodes; then the mean ± population standard "
-                      f"deviation (ddof 0) across seeds. Finished runs are kept in docs/expect-runs.csv; the same command runs "
-                      f"again every run whose command or code (any byte of its script or of a repository module it imports) "
-                      f"differs from the kept run's, and `--plan` in place of `--write` lists those runs, and why, without "
-                      f"running anything.")
+                      f"{args.workers} runs at a time on a 2-core CPU, {args.threads} torch thread each (the machines are named "
+                      f"below); ours over seeds {seeds(OUR_SEEDS)} ({seeds(LONG_SEEDS)} at 1M steps), SB3 2.9.2 over "
+                      f"{seeds(SB3_SEEDS)}. Time per run: the median over the runs of its column. Returns: each run's mean over its last 10 "
+                      f"training episodes or its 10 evaluation episodes, then the mean ± population std (ddof 0) across seeds. "
+                      f"Finished runs are kept in docs/expect-runs.csv; `--plan` in place of `--write` says which of them the "
+                      f"command would run again, and why.")
         shown = {row_key(line) for line in text.splitlines() if row_key(line)}
         missing = [f"`{script}.py` on {env_id} ({budget(flags)})" for script, env_id, flags, _ in ROWS
                    if (script, env_id, budget(flags)) not in shown]
