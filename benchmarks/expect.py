@@ -4,16 +4,21 @@ Every row of ROWS runs our script over 5 seeds and its SB3 counterpart (benchmar
 same hyperparameters) over 3, with --save-model so that each run ends with 10 deterministic
 evaluation episodes. The runs are grid.py's (resumable: a finished run is not run again), two at a
 time with one torch thread each (--workers, --threads). Per row the table gives the median wall time
-of a run, and over the seeds the mean ± std of the last 10 training episodes' mean return (CleanRL's
-measure) and of the evaluation's mean return. --write puts the table into README.md and docs/results.md
-(between their `expect` markers) and the curves into docs/expect-<environment>.png. Rows measured by
-an earlier --only run stay in the table as they were, each with the commit it was measured at in a
-comment at the end of its line, so the table can be filled one environment at a time. --write also
-keeps a summary of every finished run (its identity, figures and a binned curve) in docs/expect-runs.csv:
-a run whose summary is there with the identity the run would have now (same command, same code) is not
-run again, so a long row can be filled over several sittings on machines that do not keep results/.
+of the row's runs, and over the seeds the mean ± population std (ddof 0) of each run's mean return over
+its last 10 training episodes and of its evaluation's mean return, and the commits the row's runs were
+measured at. --write puts the table into README.md and docs/results.md (between their `expect` markers)
+and the curves into docs/expect-<environment>.png. Rows measured by an earlier --only run stay in the
+table as they were, so the table can be filled one environment at a time. --write also keeps a summary
+of every finished run (its identity, figures and a binned curve) in docs/expect-runs.csv: a run whose
+summary is there with the identity the run would have now (the same command, threads and tags, and the
+same bytes in every file of its code: the script and the repository modules it imports) is not run
+again, so a long row can be filled over several sittings on machines that do not keep results/. Any
+other run is run again, even where only a comment of its code changed; --plan says which runs those
+are and why, and runs nothing.
 
-Run:  python benchmarks/expect.py --out results/expect --write        (about 7 hours on 2 cores)
+Run:  python benchmarks/expect.py --out results/expect --plan         (what --write would run, and why)
+      python benchmarks/expect.py --out results/expect --write        (the runs kept in docs/expect-runs.csv
+                                                                       took 8.3 hours of run time in all)
       python benchmarks/expect.py --out results/expect --only Pendulum-v1 CartPole-v1
       python benchmarks/expect.py --out results/expect --only Hopper-v4 --scripts td3 ddpg --write
       python benchmarks/expect.py --out results/expect --only Hopper-v4 --collect --write   (after stopping a grid part-way)
@@ -21,9 +26,11 @@ Run:  python benchmarks/expect.py --out results/expect --write        (about 7 h
 """
 import argparse
 import csv
+import hashlib
 import json
 import re
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -66,8 +73,14 @@ LONG_SEEDS = (1, 2, 3)  # the 1M rows: CleanRL's own seed count
 
 def our_seeds(flags: str) -> tuple[int, ...]:
     return LONG_SEEDS if budget(flags) == "1M" else OUR_SEEDS
-# CleanRL's published figures at the default budgets (the mean of the last 10 training episodes over its seeds),
-# the reference the README gives beside ours: (script, environment, budget, CleanRL's figure)
+# CleanRL's published figures at the default budgets, the reference the README gives beside ours: (script, environment,
+# budget, CleanRL's figure), rounded from CleanRL's documentation (github.com/vwxyzjn/cleanrl, docs/ at fe8d8a0):
+# the Hopper-v4 rows and PPO on CartPole-v1 from docs/benchmark/{sac,td3,ddpg,ppo_continuous_action,ppo}.md
+# (2310.46 ± 342.82, 3134.61 ± 360.18, 1576.78 ± 818.98, 2382.86 ± 271.74, 490.04 ± 6.12: runs tagged pr-424,
+# 3 seeds each in benchmark/*.sh, tabulated by openrlbenchmark's rlops: per run the mean of its last 100 training
+# episodes, then mean ± numpy's std, ddof 0, over the runs), DQN on CartPole-v1 from docs/rl-algorithms/dqn.md
+# (488.69 ± 16.11, "average episodic returns", 3 seeds in benchmark/dqn.sh; the page does not say over which episodes).
+# Ours is the mean of the last 10 training episodes, not 100.
 CLEANRL = [
     ("sac_continuous", "Hopper-v4", "1M", "2310 ± 343"),
     ("sac_no_reparam", "Hopper-v4", "1M", None),  # nothing published: read against sac_continuous.py's row
@@ -161,6 +174,62 @@ def done_and_kept(runs: list[grid.Run], kept: dict) -> list[grid.Run]:
     return [run for run in runs if kept.get(Path(run.folder).name, {}).get("hash") == grid.identity(run)["hash"]]
 
 
+def git_blob(commit: str, path: str) -> bytes | None:
+    """The file at `path` as it was at `commit`, or None where git does not have it there."""
+    proc = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=ROOT, capture_output=True)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def why_not_kept(run: grid.Run, entry: dict, blob=git_blob) -> str:
+    """Why a kept run's identity is no longer the one the run would have now: the files of its code that
+    differ from the commit it was measured at, and whether that accounts for the whole difference (the kept
+    identity is this command's at that commit) or the command, threads or code it ran with differed too."""
+    commit = entry["commit"].split("+")[0]
+    now = grid.identity(run)
+    then = {path: blob(commit, path) for path in now["code"]}
+    if all(b is None for b in then.values()):
+        return f"measured at {entry['commit']}, which git does not have here"
+    changed = [path for path, b in then.items() if b is None or hashlib.sha256(b).hexdigest() != now["code"][path]]
+    text = f"{', '.join(changed)} changed since {commit}" if changed else f"no file of its code changed since {commit}"
+    described = {"command": now["command"], "threads": now["threads"], "tags": now["tags"],
+                 "code": {path: hashlib.sha256(b).hexdigest() for path, b in then.items() if b is not None}}
+    if hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16] != entry["hash"]:
+        text += f"; its command, threads or code at {entry['commit']} also differ from these"
+    return text
+
+
+def states(runs: list[grid.Run], kept: dict, out: Path, blob=git_blob) -> list[tuple[grid.Run, str, str]]:
+    """(run, what `--write` would do with it, why), reading only: "kept" (its summary in docs/expect-runs.csv
+    has the identity the run would have now), "done" (finished in --out with that identity: tabulated, not
+    run) or "would run" (with the reason)."""
+    found = []
+    for run in runs:
+        wanted, entry = grid.identity(run)["hash"], kept.get(Path(run.folder).name)
+        stored = Path(run.folder) / "identity.json"
+        if entry and entry["hash"] == wanted:
+            found.append((run, "kept", f"measured at {entry['commit']}"))
+        elif stored.is_file() and json.loads(stored.read_text()).get("hash") == wanted and (Path(run.folder) / "result.csv").is_file():
+            found.append((run, "done", f"finished in {out}"))
+        elif entry:
+            found.append((run, "would run", why_not_kept(run, entry, blob)))
+        else:
+            found.append((run, "would run", "not measured"))
+    return found
+
+
+def plan_lines(found: list[tuple[grid.Run, str, str]]) -> list[str]:
+    """One line per row and arm: how many of its seeds are kept, done or would run, and why."""
+    groups = {}
+    for run, state, reason in found:
+        row = (run.arm, run.env_id, budget(" ".join(run.flags)))
+        groups.setdefault(row, {}).setdefault((state, reason), []).append(run.seed)
+    lines = []
+    for (arm, env_id, steps), by in groups.items():
+        said = "; ".join(f"{state} {len(seeds)} (seeds {', '.join(map(str, seeds))}): {reason}" for (state, reason), seeds in by.items())
+        lines.append(f"{arm}, {env_id}, {steps}: {said}")
+    return lines
+
+
 def figures(runs: list[grid.Run], kept: dict) -> dict:
     """{(arm, env_id, budget): {"seconds": [...], "last10": [...], "eval": [...], "curves": [...], "commits": {...}}}
     of the finished runs: in their folder where it has the run's identity now, else as kept, whatever code they ran
@@ -192,7 +261,7 @@ def minutes(seconds: list[float]) -> str:
 
 
 HEADER = ["| script | environment, steps | time per run | last 10 training episodes | evaluation (10 episodes) "
-          "| SB3: time per run | SB3: last 10 | SB3: evaluation |", "|---|---|---|---|---|---|---|---|"]
+          "| SB3: time per run | SB3: last 10 | SB3: evaluation | measured at |", "|---|---|---|---|---|---|---|---|---|"]
 
 
 def row_key(line: str) -> tuple[str, str, str] | None:
@@ -202,7 +271,7 @@ def row_key(line: str) -> tuple[str, str, str] | None:
 
 
 def table(found: dict, earlier: str = "") -> str:
-    """The table in ROWS order: the rows of `found` (each marked with the commits its runs were measured at),
+    """The table in ROWS order: the rows of `found` (each with the commits its runs were measured at),
     then, in their place, the rows of the `earlier` table that `found` does not have."""
     kept = {row_key(line): line for line in earlier.splitlines() if row_key(line)}
     lines = list(HEADER)
@@ -217,8 +286,7 @@ def table(found: dict, earlier: str = "") -> str:
         theirs = found.get((f"sb3-{sb3.lower()}", env_id, budget(flags)), {}) if sb3 else {}
         lines.append(f"| `{script}.py` | {env_id}, {budget(flags)} | {minutes(ours['seconds'])} | {cell(ours['last10'], len(our_seeds(flags)))} "
                      f"| {cell(ours['eval'])} | {minutes(theirs.get('seconds', []))} | {cell(theirs.get('last10', []), len(SB3_SEEDS))} "
-                     f"| {cell(theirs.get('eval', []))} |"
-                     + f" <!-- at {', '.join(sorted(ours['commits'] | theirs.get('commits', set())))} -->")
+                     f"| {cell(theirs.get('eval', []))} | {', '.join(sorted(ours['commits'] | theirs.get('commits', set())))} |")
     return "\n".join(lines)
 
 
@@ -237,7 +305,7 @@ def memory(values: list[float]) -> str:
 
 
 REFERENCE_HEADER = ["| script | environment, budget | CleanRL (last 100) | ours: last 100 | ours: last 10 | ours: evaluation "
-                    "| time per run | peak memory | verdict |", "|---|---|---|---|---|---|---|---|---|"]
+                    "| time per run | peak memory | verdict | measured at |", "|---|---|---|---|---|---|---|---|---|---|"]
 
 
 def reference(found: dict, earlier: str = "") -> str:
@@ -246,7 +314,8 @@ def reference(found: dict, earlier: str = "") -> str:
     memory and the verdict of verdict(); sac_no_reparam.py, which has no published figure, is read against our
     sac_continuous.py row. A row whose runs kept no last-100 figure gets no verdict. An `earlier` table's row stays
     where this run measured nothing."""
-    kept = {row_key(line): line for line in earlier.splitlines() if row_key(line)}
+    kept = {row_key(line): line for line in earlier.splitlines()  # (rows of this table's present columns only)
+            if row_key(line) and line.count("|") == REFERENCE_HEADER[0].count("|")}
     lines = list(REFERENCE_HEADER)
     for script, env_id, steps, theirs in CLEANRL:
         ours = found.get((script, env_id, steps))
@@ -260,18 +329,16 @@ def reference(found: dict, earlier: str = "") -> str:
         if ours:
             last100 = [v for v in ours.get("last100", []) if v == v]
             judged = "— (no last-100 kept)" if not last100 else verdict(last100, theirs, seeds) if theirs else "pending"
-            lines.append(f"| `{script}.py` | {env_id}, {steps} | {shown} | {cell(last100)} ({len(last100)} seeds) "
+            lines.append(f"| `{script}.py` | {env_id}, {steps} | {shown} | {f'{cell(last100)} ({len(last100)} seeds)' if last100 else '—'} "
                          f"| {cell(ours['last10'])} | {cell(ours['eval'])} | {minutes(ours['seconds'])} "
-                         f"| {memory(ours.get('peak_rss', []))} | {judged} | <!-- at {', '.join(sorted(ours['commits']))} -->")
+                         f"| {memory(ours.get('peak_rss', []))} | {judged} | {', '.join(sorted(ours['commits']))} |")
         else:
-            lines.append(kept.get((script, env_id, steps), f"| `{script}.py` | {env_id}, {steps} | {shown} | not measured | | | | | |"))
+            lines.append(kept.get((script, env_id, steps), f"| `{script}.py` | {env_id}, {steps} | {shown} | not measured | | | | | | |"))
     return "\n".join(lines)
 
 
 def commit_of_scripts() -> str:
     """HEAD's short hash, with "+changes" when a script or repository module differs from it."""
-    import subprocess
-
     def git(*words):
         return subprocess.run(["git", *words], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     dirty = git("status", "--porcelain", "--untracked-files=no", "--", "*.py", ":!tests", ":!benchmarks/expect.py", ":!benchmarks/plot.py")
@@ -343,8 +410,15 @@ def main(argv=None) -> None:
     p.add_argument("--write", action="store_true", help="write the table into README.md and docs/results.md, the plot to docs/")
     p.add_argument("--collect", action="store_true", help="run nothing: tabulate (and with --write, keep) the runs that finished, "
                    "e.g. after a grid was stopped part-way")
+    p.add_argument("--plan", action="store_true", help="run and write nothing: per row and arm, which runs --write would keep "
+                   "and which it would run, and why (the files changed since the commit a kept run was measured at)")
     args = p.parse_args(argv)
     runs, kept = plan(args), read_kept()
+    if args.plan:
+        found = states(runs, kept, args.out)
+        print("\n".join(plan_lines(found)))
+        print(f"{len(found)} runs: " + ", ".join(f"{sum(s == state for _, s, _ in found)} {state}" for state in ("kept", "done", "would run")))
+        return
     carried = done_and_kept(runs, kept)
     todo, done, stale = ([], 0, 0) if args.collect else grid.sort_out([r for r in runs if r not in carried], args.out)
     for run in todo:  # the commit of the code it runs (the identity hash says exactly which files)
@@ -364,11 +438,14 @@ def main(argv=None) -> None:
     text = table(found, read_between(ROOT / "README.md", "expect") if args.write else "")
     print(text)
     if args.write:
-        conditions = (f"Measured with `python benchmarks/expect.py --out results/expect --only <environment> [--scripts ...] --write` "
-                      f"(finished runs are kept in docs/expect-runs.csv; the same command runs only what is missing): "
-                      f"{args.workers} runs at a time on a 2-core CPU, {args.threads} torch thread each; ours over seeds "
-                      f"{', '.join(map(str, OUR_SEEDS))}, SB3 2.9.2 over {', '.join(map(str, SB3_SEEDS))}; mean ± std "
-                      f"across seeds.")
+        seeds = lambda seeds: ", ".join(map(str, seeds))  # noqa: E731
+        conditions = (f"Measured with `python benchmarks/expect.py --out results/expect --only <environment> [--scripts ...] --write`, "
+                      f"{args.workers} runs at a time on a 2-core CPU, {args.threads} torch thread each (the machines are named "
+                      f"below); ours over seeds {seeds(OUR_SEEDS)} ({seeds(LONG_SEEDS)} at 1M steps), SB3 2.9.2 over "
+                      f"{seeds(SB3_SEEDS)}. Time per run: the median over the runs of its column. Returns: each run's mean over its last 10 "
+                      f"training episodes or its 10 evaluation episodes, then the mean ± population std (ddof 0) across seeds. "
+                      f"Finished runs are kept in docs/expect-runs.csv; `--plan` in place of `--write` says which of them the "
+                      f"command would run again, and why.")
         shown = {row_key(line) for line in text.splitlines() if row_key(line)}
         missing = [f"`{script}.py` on {env_id} ({budget(flags)})" for script, env_id, flags, _ in ROWS
                    if (script, env_id, budget(flags)) not in shown and budget(flags) != "1M"]

@@ -1,6 +1,7 @@
 """benchmarks/: grid.py (on a local pool and on a Ray instance the test starts), plot.py,
 learning_margins.py and profile_split.py (on our script only: SB3 is not installed here)."""
 import csv
+import hashlib
 import json
 import shutil
 import socket
@@ -224,18 +225,21 @@ def test_expect_table_keeps_the_rows_an_earlier_run_measured():
                                              "eval": [500.0] * 5, "curves": [], "commits": {"bbbbbbb"}}}
     rows = [line for line in expect.table(found, earlier).splitlines() if expect.row_key(line)]
     assert [expect.row_key(line) for line in rows] == [("td3", "Pendulum-v1", "20k"), ("dqn", "CartPole-v1", "500k")]
-    assert rows[0].endswith("<!-- at aaaaaaa -->") and "| 1.0 min | -150 ± 0 | -140 ± 0 |" in rows[0]
-    assert rows[1].endswith("<!-- at bbbbbbb -->") and "| 2.0 min | 450 ± 45 | 500 ± 0 | — | — | — |" in rows[1]
+    assert rows[0].endswith("| aaaaaaa |") and "| 1.0 min | -150 ± 0 | -140 ± 0 |" in rows[0]
+    assert rows[1].endswith("| 2.0 min | 450 ± 45 | 500 ± 0 | — | — | — | bbbbbbb |")
     part = expect.table({("dqn", "CartPole-v1", "500k"): {**found["dqn", "CartPole-v1", "500k"], "last10": [400.0, 500.0]}})
     assert "| 450 ± 50 (2 of 5 seeds) |" in part  # a row measured in part says so
     # a row measured again replaces the earlier one; a row whose runs span two commits names both
     again = expect.table({("td3", "Pendulum-v1", "20k"): {**found["dqn", "CartPole-v1", "500k"], "commits": {"ccccccc", "ddddddd"}}},
                          earlier)
-    assert [line[-28:] for line in again.splitlines() if expect.row_key(line)] == ["<!-- at ccccccc, ddddddd -->"]
+    assert [line[-20:] for line in again.splitlines() if expect.row_key(line)] == ["| ccccccc, ddddddd |"]
     # CleanRL's reference: ours where a row has CleanRL's budget, "not measured" elsewhere, earlier cells kept
-    reference = expect.reference(found, "| `td3.py` | Hopper-v4, 1M | 3135 ± 360 | 3000 ± 100 (3 seeds) |")
-    assert "| `dqn.py` | CartPole-v1, 500k | 489 ± 16 | — (0 seeds) | 450 ± 45 | 500 ± 0 | 2.0 min | — | — (no last-100 kept) |" in reference
+    reference = expect.reference(found, "| `td3.py` | Hopper-v4, 1M | 3135 ± 360 | 3000 ± 100 (3 seeds) | | | | | | |\n"
+                                        "| `ddpg.py` | Hopper-v4, 1M | 1577 ± 819 | 1500 (an older table's row) |")
+    assert ("| `dqn.py` | CartPole-v1, 500k | 489 ± 16 | — | 450 ± 45 | 500 ± 0 | 2.0 min | — | — (no last-100 kept) "
+            "| bbbbbbb |") in reference
     assert "| `td3.py` | Hopper-v4, 1M | 3135 ± 360 | 3000 ± 100 (3 seeds) |" in reference
+    assert "| `ddpg.py` | Hopper-v4, 1M | 1577 ± 819 | not measured |" in reference  # a row of other columns is not kept
     assert "| `ppo.py` | CartPole-v1, 500k | 490 ± 6 | not measured |" in reference
     # the 1M rows, in CleanRL's measure (last 100): a verdict once all 3 seeds ran; sac_no_reparam.py against our sac_continuous.py
     sac = {"seconds": [9000.0] * 3, "last10": [2100.0] * 3, "last100": [2000.0, 2200.0, 2400.0], "eval": [2500.0] * 3,
@@ -294,6 +298,50 @@ def test_expect_counts_a_kept_run_only_while_its_identity_holds(workdir):
     # other flags (or code): the kept run must run again, and until it has, the table shows it as measured at aaaaaaa
     changed = run._replace(flags=run.flags + ("--tau", "0.01"))
     assert expect.done_and_kept([changed], kept) == [] and expect.figures([changed], kept) == found
+
+
+def test_expect_plan_says_which_runs_would_run_and_why_and_runs_nothing(workdir, capsys):
+    """--plan: per row and arm, the runs --write would keep, take from --out, or run, with the reason: the
+    files of the code that changed since the commit a kept run was measured at."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import argparse
+
+    import expect
+    import grid
+
+    args = argparse.Namespace(only=["Pendulum-v1"], scripts=["td3"], out=workdir / "out", threads=1)
+    runs = [r for r in expect.plan(args) if r.arm == "td3"]
+    now = grid.identity(runs[1])
+
+    def as_at_commit(commit, path):  # td3.py differs at "aaaaaaa"; every other file is as now
+        return b"old td3.py" if path == "td3.py" else (ROOT / path).read_bytes()
+
+    described = {"command": now["command"], "threads": now["threads"], "tags": now["tags"],
+                 "code": {path: hashlib.sha256(as_at_commit("aaaaaaa", path)).hexdigest() for path in now["code"]}}
+    old_hash = hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
+    name = lambda run: Path(run.folder).name  # noqa: E731
+    kept = {name(runs[0]): {"hash": grid.identity(runs[0])["hash"], "commit": "bbbbbbb"},  # seed 1: as it would run now
+            name(runs[1]): {"hash": old_hash, "commit": "aaaaaaa"},  # seed 2: measured before td3.py changed
+            name(runs[2]): {"hash": "0" * 16, "commit": "aaaaaaa"}}  # seed 3: another command at that commit
+    done = Path(runs[3].folder)  # seed 4: finished in --out with its identity now
+    done.mkdir(parents=True)
+    (done / "identity.json").write_text(json.dumps(grid.identity(runs[3])))
+    (done / "result.csv").write_text("")
+    found = {run.seed: (state, why) for run, state, why in expect.states(runs, kept, args.out, as_at_commit)}
+    assert found[1] == ("kept", "measured at bbbbbbb")
+    assert found[2] == ("would run", "td3.py changed since aaaaaaa")
+    assert found[3][0] == "would run" and found[3][1].startswith("td3.py changed since aaaaaaa; its command")
+    assert found[4][0] == "done" and found[5] == ("would run", "not measured")
+    lines = expect.plan_lines(expect.states(runs, kept, args.out, as_at_commit))
+    assert lines[0].startswith("td3, Pendulum-v1, 20k: kept 1 (seeds 1): measured at bbbbbbb; would run 1 (seeds 2): td3.py changed")
+
+    # the command line: one line per row and arm and a count; nothing run, no folder made, nothing written
+    readme, csv_text = (ROOT / "README.md").read_text(), expect.KEPT.read_text()
+    expect.main(["--out", str(workdir / "fresh"), "--only", "Pendulum-v1", "--scripts", "td3", "--plan"])
+    said = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in said[:-1]] == ["td3, Pendulum-v1, 20k", "sb3-td3, Pendulum-v1, 20k"]
+    assert said[-1].startswith("8 runs: ") and not (workdir / "fresh").exists()
+    assert (ROOT / "README.md").read_text() == readme and expect.KEPT.read_text() == csv_text
 
 
 def test_profile_split_accounts_for_the_whole_training_phase(workdir):

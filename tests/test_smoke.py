@@ -39,10 +39,11 @@ def assert_trained(script, proc, cwd):
 
 
 # CartPole ends by termination, Acrobot (random actions) by truncation at 500 steps; Hopper (random
-# actions) by termination, Pendulum by truncation at 200 steps
-ENVS = [(s, e) for s in CONTINUOUS for e in ("Hopper-v4", "Pendulum-v1")] + \
+# actions) by termination, Pendulum by truncation at 200 steps. Every Box-action script on MuJoCo's v5 as
+# well as v4 (v4 is the default, as in CleanRL's published results).
+ENVS = [(s, e) for s in CONTINUOUS for e in ("Hopper-v4", "Hopper-v5", "Pendulum-v1")] + \
        [(s, e) for s in DISCRETE for e in ("CartPole-v1", "Acrobot-v1")] + \
-       [(s, e) for s in ON_POLICY for e in ("CartPole-v1", "Hopper-v4", "Pendulum-v1")]
+       [(s, e) for s in ON_POLICY for e in ("CartPole-v1", "Hopper-v4", "Hopper-v5", "Pendulum-v1")]
 
 
 @pytest.mark.parametrize("script,env_id", ENVS)
@@ -81,6 +82,24 @@ def test_track_offline_wandb(script, workdir):
     assert_trained(script, proc, workdir)
     offline_runs = list((workdir / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(offline_runs) == 1 and offline_runs[0].stat().st_size > 0
+
+
+def test_resume_logs_to_the_same_offline_wandb_run(workdir):
+    """--track with --resume: the resumed run writes to the wandb run the checkpoint names. Offline, wandb
+    keeps each process's part in a folder named with the run's id; both parts carry the checkpoint's id
+    (their upload to wandb's server, where `wandb sync` joins them, is not part of the test)."""
+    env = {"WANDB_MODE": "offline", "WANDB_DIR": str(workdir), "WANDB_SILENT": "true"}
+    flags = ["--total-timesteps", "1500", "--learning-starts", "100", "--checkpoint-frequency", "1000", "--track"]
+    first = run_script("dqn", *flags, cwd=workdir, env=env)  # a checkpoint at step 1000 only
+    assert first.returncode == 0, first.stderr[-3000:]
+    (checkpoint,) = workdir.glob("runs/*/checkpoint.pt")
+    wandb_id = torch.load(checkpoint, weights_only=True)["wandb_id"]
+    resumed = run_script("dqn", "--resume", str(checkpoint), cwd=workdir, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "at step 1000" in resumed.stdout
+    parts = sorted((workdir / "wandb").glob("offline-run-*"))
+    assert len(parts) == 2 and wandb_id and all(part.name.endswith(f"-{wandb_id}") for part in parts), parts
+    assert all(list(part.glob("run-*.wandb"))[0].stat().st_size > 0 for part in parts)
 
 
 @pytest.mark.parametrize("script,env_id", [(s, quick_env(s)) for s in SCRIPTS] + [(s, "Pendulum-v1") for s in ON_POLICY])

@@ -1,4 +1,4 @@
-"""Runs that survive (issue 5), for every script: videos, checkpoints killed and resumed, the same
+"""Runs that survive, for every script: videos, checkpoints killed and resumed, the same
 seed giving the same run, and the failures that must end in one clear line or a warning."""
 import shutil
 import signal
