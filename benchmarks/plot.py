@@ -22,6 +22,7 @@ Run:  python benchmarks/plot.py results/sac/results.csv --out docs/claims/sac
           --claim "dqn > ddqn"
 """
 import argparse
+import contextlib
 import csv
 import sys
 import warnings
@@ -75,13 +76,25 @@ def seed_figure(tags: dict, tag: str) -> float | None:
 REPS = 2_000  # bootstrap resamples: the interval ends move by about 0.01 from one resampling to another
 
 
+@contextlib.contextmanager
+def fixed_draws():
+    """The same bootstrap resamples on every call: rliable 1.2 passes its random_state to arch, which ignores it
+    (deprecated there) and draws from numpy's global generator; seeded here, its state restored after."""
+    state = np.random.get_state()
+    np.random.seed(0)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
 def iqm_interval(values: list[float]) -> tuple[float, float, float]:
     """The interquartile mean of the seeds' values (the mean of the middle half, rliable's trimmed
     mean) and its 95 % stratified-bootstrap confidence interval: (IQM, low, high)."""
     from rliable import library as rly, metrics
 
     scores = {"arm": np.asarray(values, dtype=float)[:, None]}  # runs × tasks: one task here
-    with warnings.catch_warnings():  # arch: random_state is deprecated (rliable 1.2 passes it)
+    with warnings.catch_warnings(), fixed_draws():  # arch: random_state is deprecated (rliable 1.2 passes it)
         warnings.simplefilter("ignore", FutureWarning)
         point, interval = rly.get_interval_estimates(scores, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=REPS,
                                                      random_state=np.random.RandomState(0))
@@ -94,7 +107,7 @@ def improvement(a: list[float], b: list[float]) -> tuple[float, float, float]:
     from rliable import library as rly, metrics
 
     pair = {"a,b": (np.asarray(a, dtype=float)[:, None], np.asarray(b, dtype=float)[:, None])}
-    with warnings.catch_warnings():  # arch: random_state is deprecated (rliable 1.2 passes it)
+    with warnings.catch_warnings(), fixed_draws():  # arch: random_state is deprecated (rliable 1.2 passes it)
         warnings.simplefilter("ignore", FutureWarning)
         point, interval = rly.get_interval_estimates(pair, lambda x, y: np.array([metrics.probability_of_improvement(x, y)]),
                                                      reps=REPS, random_state=np.random.RandomState(0))

@@ -192,6 +192,14 @@ def test_plot_verdict_rule_on_overlapping_seeds():
 
     p, low, high = plot.improvement([1.0, 2.0, 3.0, 4.0], [1.5, 2.5, 3.5, 4.5])  # interleaved: no clear winner
     assert 0.3 < p < 0.5 and low < 0.5 < high
+    # the same interval whatever numpy's global generator holds (arch draws from it), and that state left as it was
+    import numpy as np
+
+    np.random.seed(123)
+    again, after = plot.improvement([1.0, 2.0, 3.0, 4.0], [1.5, 2.5, 3.5, 4.5]), np.random.random()
+    np.random.seed(123)
+    assert again == (p, low, high) and after == np.random.random()
+    assert plot.iqm_interval([1.0, 5.0, 2.0, 8.0, 3.0]) == plot.iqm_interval([1.0, 5.0, 2.0, 8.0, 3.0])
     assert plot.verdict(low, high) == "not resolved"
     assert plot.verdict(0.55, 0.9) == "supported" and plot.verdict(0.1, 0.45) == "not supported"
     # a claim of equality needs the whole interval inside 0.5 ± margin
