@@ -103,7 +103,7 @@ class Batch(NamedTuple):
     rewards: torch.Tensor
     next_obs: torch.Tensor
     terminations: torch.Tensor  # d in the notes: the MDP ended, no bootstrap
-    truncations: torch.Tensor  # a time limit cut the episode: s' is real, so y bootstraps from it
+    truncations: torch.Tensor  # a time limit cut the episode: y does not read it, it bootstraps there (s' is real)
 
 
 class ReplayBuffer:
