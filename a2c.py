@@ -2,8 +2,8 @@
 
 A2C collects a short rollout with the current policy π_θ, estimates advantages Â_t from n-step returns
 and a learned value V_φ (GAE, λ = 1 by default), and takes ONE gradient step on −E[log π_θ(a|s) Â]
-+ c_v ½E[(V_φ(s) − R)²] − c_e H[π_θ]: the data are used once, by the policy that collected them ([000
-PART3 §2]: why A2C must stay on-policy). Defaults are SB3's A2C (5-step rollouts, RMSprop, lr 7e-4, λ 1)
++ c_v ½E[(V_φ(s) − R)²] − c_e H[π_θ]: the data are used once, by the policy that collected them
+([000 PART3 §2]: why A2C must stay on-policy). Defaults are SB3's A2C (5-step rollouts, RMSprop, lr 7e-4, λ 1)
 with RL-Zoo's 8 environments for CartPole; SB3 weighs E[(V − R)²] without the ½ (--vf-coef 1.0 matches).
 Read beside notes 002 (actor-critic, n-step targets, PPO, GAE; symbols θ, φ, Â, ρ, ε, λ).
 A Discrete action space gets a categorical policy, a Box one a diagonal Gaussian with a state-independent
