@@ -68,6 +68,8 @@ table.twin tr.only-a td.c.a, table.twin tr.only-b td.c.b { background: #e6ffec; 
 table.twin tr.only-a td.n.a, table.twin tr.only-b td.n.b { color: #1a7f37; }
 table.twin td.mark { width: 1.2em; color: #a07000; text-align: center; }
 .legend span { padding: 0 6px; margin-right: 8px; }
+header.sticky { position: sticky; top: 0; z-index: 1; } header.sticky h1 { font-size: 18px; margin: 2px 0; } header.sticky p { margin: 2px 0; }
+table.twin td.n { scroll-margin-top: 110px; }
 .index td, .index th { text-align: left; padding: 3px 10px 3px 0; vertical-align: top; }
 """
 STYLE = "".join(f".tok-{k} {{ color: {v} }}\n" for k, v in {
@@ -181,7 +183,7 @@ def blocks_of(source: str) -> list[Block]:
         is_comment = stripped.startswith("#") and n not in docs
         starts_def = re.match(r"\s*(@|def |class )", line) is not None and n not in docs
         tagged = n in trailing and anchors.TAG.search(trailing[n]) and len(block.rows) > 1
-        if block.rows and (is_comment or (starts_def and not after_decorator) or tagged):
+        if (block.rows and (is_comment or (starts_def and not after_decorator) or tagged)) or (block.heading and not is_comment):
             blocks.append(block)
             block = Block()
             if tagged and lines[blocks[-1].rows[-1].lineno - 1].rstrip().endswith(":"):
@@ -288,8 +290,8 @@ def script_page(name: str, notes: Notes) -> str:
         if block.heading and block.prose:
             prose = "<h2>" + prose.removeprefix("<p>").replace("</p>", "</h2>", 1)
         n = len(block.rows)
-        parts.append(f'<section class="block{" head" if block.heading else ""}" style="grid-template-rows: repeat({n}, auto) 1fr">{ids}'
-                     f'<div class="prose" style="grid-row: 1 / span {n + 1}">{prose}</div>{"".join(rows)}'
+        parts.append(f'<section class="block{" head" if block.heading else ""}" style="grid-template-rows: repeat({n}, auto) 1fr">'
+                     f'<div class="prose" style="grid-row: 1 / span {n + 1}">{ids}{prose}</div>{"".join(rows)}'
                      f'<div class="fill" style="grid-row:{n + 1}"></div></section>')
     nav = f'<a href="index.html">index</a>' + (f'<a href="{twin}">side by side with its twin</a>' if twin else "")
     return page(f"{name}.py", f"<header>{nav}<h1>{name}.py</h1></header><main>{''.join(parts)}</main>")
@@ -311,12 +313,16 @@ def twin_page(a: str, b: str) -> str:
     body = []
     for kind, i, j in rows:
         mark = "" if kind == "same" else "≠" if kind == "changed" else "+"
-        cell = lambda x, h, side: (f'<td class="n {side}" id="{side}{x + 1}">{x + 1}</td><td class="c {side}">{h[x] or " "}</td>'  # noqa: E731
-                                    if x is not None else f'<td class="n {side}"></td><td class="c {side}"></td>')
-        body.append(f'<tr class="{kind}">{cell(i, ha, "a")}<td class="mark">{mark}</td>{cell(j, hb, "b")}</tr>')
+        def cell(x, h, lines, side):
+            if x is None:
+                return f'<td class="n {side}"></td><td class="c {side}"></td>'
+            hang = len(lines[x]) - len(lines[x].lstrip()) + 4  # a wrapped line goes on 4 further in than its own
+            return (f'<td class="n {side}" id="{side}{x + 1}">{x + 1}</td>'
+                    f'<td class="c {side}" style="padding-left:calc(6px + {hang}ch);text-indent:-{hang}ch">{h[x] or " "}</td>')
+        body.append(f'<tr class="{kind}">{cell(i, ha, la, "a")}<td class="mark">{mark}</td>{cell(j, hb, lb, "b")}</tr>')
     legend = ('<p class="legend"><span style="background:#fff5d6">a line that differs</span><span style="background:#e6ffec">'
               f'a line only one of them has</span> {changed} lines differ in all, counted on both sides</p>')
-    head = (f'<header><a href="index.html">index</a><a href="{a}.html">{a}.py</a><a href="{b}.html">{b}.py</a>'
+    head = (f'<header class="sticky"><a href="index.html">index</a><a href="{a}.html">{a}.py</a><a href="{b}.html">{b}.py</a>'
             f"<h1>{a}.py beside {b}.py</h1>{legend}</header>")
     table = (f'<table class="twin"><colgroup><col style="width:3em"><col><col style="width:1.2em"><col style="width:3em"><col></colgroup>'
              f'<tr><th></th><th>{a}.py</th><th></th><th></th><th>{b}.py</th></tr>{"".join(body)}</table>')

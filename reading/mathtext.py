@@ -29,6 +29,7 @@ FUNCTIONS = {"log": r"\log", "exp": r"\exp", "min": r"\min", "max": r"\max", "ta
 # English words in a comment: a run of them is prose, not an equation
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9]+(?:_[A-Za-z0-9]+)+|[A-Za-z]{3,}|\b(?:if|of|or|to|in|is|on|by|at|an|as|be|it|no|we|so|up|do)\b")
 STRONG = re.compile(r"[=←~≈≥≤∈∝·×‖∇Σ_^²⁻√±]|[α-ωΑ-Ω]|\b(?:log|min|max|argmax|tanh|clip|exp)\b|E\[")
+BREAK = re.compile(r"(?<= [=+−←≈≥≤]) (?![^(\[{]*[)\]}])")  # after " = ", " + " ...: not inside brackets
 GREEK = set("αβγδεζηθικλμνξοπρστυφχψωΓΔΘΛΞΠΣΦΨΩϵϕ")
 
 
@@ -58,12 +59,18 @@ def to_latex(span: str) -> str:
             return r"{\mathrm{" + run + "}}", j + len(run)
         return "{" + run + "}", j + len(run)
 
+    function = False  # the last thing written was a function's name (and its subscript): log, min_i
     while i < len(s):
         c = s[i]
         if c in "_^":
             body, i = script(i + 1)
             out.append(c + body)
             continue
+        if c == " " and function and re.match(r" +[A-Za-zα-ωΑ-Ωϵϕ]", s[i:]):
+            out.append(r"\, ")
+            i += 1
+            continue
+        function = c.isascii() and c.isalpha() and re.match(r"[A-Za-z]+", s[i:]).group(0) in FUNCTIONS
         if c in SUPERSCRIPTS or (c == "*" and i and s[i - 1] != " "):
             run = re.match(r"[%s*]+" % "".join(SUPERSCRIPTS), s[i:]).group(0)
             out.append("^{" + "".join(SUPERSCRIPTS.get(x, x) for x in run) + "}")
@@ -157,7 +164,8 @@ def balance(core: str) -> tuple[str, str]:
     trailing '(' or '[' (it opens the prose's)."""
     extra = ""
     while core and core[-1] in "([":
-        core, extra = core[:-1].rstrip(), core[-1] + extra
+        trimmed = core[:-1].rstrip()
+        core, extra = trimmed, core[len(trimmed):] + extra
     while core and core[-1] in ")]" and core.count(core[-1]) > core.count("(" if core[-1] == ")" else "["):
         core, extra = core[:-1], core[-1] + extra
     return core, extra
@@ -166,9 +174,11 @@ def balance(core: str) -> tuple[str, str]:
 def comment_html(text: str) -> str:
     """A comment's text as HTML: prose escaped (with `code` and *emphasis*), equations as MathML."""
     out = []
+    text = re.sub(r"(?<=[α-ωΑ-Ω])'s\b", "\u2019s", text)  # α's: a possessive, not a prime
     for is_math, piece in math_spans(text):
         if is_math:
-            out.append(mathml(to_latex(piece)))
+            # cut after its top-level operators into pieces, so that a long equation wraps in a narrow column
+            out.append(" ".join(mathml(to_latex(part)) for part in BREAK.split(piece) if part))
         else:
             escaped = html.escape(piece)
             escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
