@@ -42,7 +42,7 @@ MEASURE = """() => {
   const root = document.documentElement;
   const maths = [...document.querySelectorAll('math')].map(m => { const r = m.getBoundingClientRect(); return [r.width, r.height]; });
   const code = [...document.querySelectorAll('.code')].map(e => e.textContent);
-  const twin = side => [...document.querySelectorAll('td.c.' + side)].map(e => e.textContent).filter((t, i, all) => true);
+  const twin = side => [...document.querySelectorAll('td.c.' + side)].map(e => e.textContent);
   const links = [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href'));
   const landed = [];
   for (const a of document.querySelectorAll('a[href^="#"]')) {

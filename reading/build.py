@@ -37,7 +37,7 @@ header a { margin-right: 16px; }
 h1 { font-size: 22px; margin: 8px 0; }
 h2 { font-size: 17px; margin: 0 0 4px; }
 main { padding: 0 24px 48px; }
-.block { display: grid; grid-template-columns: minmax(0, 27%) 3.2em minmax(0, 1fr) minmax(0, 22%);
+.block { display: grid; grid-template-columns: minmax(0, 30%) 3.2em minmax(0, 1fr) minmax(0, 21%);
          border-top: 1px solid #eee; }
 .block.head { border-top: 2px solid #bbb; margin-top: 18px; }
 .prose { grid-column: 1; padding: 6px 14px 10px 0; overflow-wrap: anywhere; overflow-x: auto; }
@@ -52,8 +52,8 @@ main { padding: 0 24px 48px; }
 .step { font-weight: bold; color: #6b3fa0; }
 .tag { display: inline-block; font: 12px/1.4 "DejaVu Sans", sans-serif; background: #eef3ff; color: #2446a8;
        border: 1px solid #c9d6ff; border-radius: 4px; padding: 0 5px; margin: 0 2px; white-space: nowrap; text-decoration: none; }
-.passage { border-left: 3px solid #c9d6ff; background: #fbfcff; margin: 6px 0 8px; padding: 4px 10px; max-height: 26em;
-           overflow-y: auto; font-size: 14px; }
+.passage { border-left: 3px solid #c9d6ff; background: #fbfcff; margin: 6px 0 8px; padding: 4px 10px; max-height: 32em;
+           overflow-y: auto; font-size: 13.5px; }
 .passage .src { font: 12px "DejaVu Sans", sans-serif; color: #666; }
 .passage p { margin: 2px 0; } .passage .h { font-weight: bold; margin-top: 6px; }
 .passage pre { white-space: pre-wrap; font-size: 12px; background: #f3f3f3; padding: 4px; }

@@ -27,7 +27,8 @@ FUNCTIONS = {"log": r"\log", "exp": r"\exp", "min": r"\min", "max": r"\max", "ta
              "softplus": r"\operatorname{softplus}", "relu": r"\operatorname{relu}", "huber": r"\operatorname{huber}",
              "std": r"\operatorname{std}", "var": r"\operatorname{var}", "dim": r"\dim", "KL": r"\operatorname{KL}"}
 # English words in a comment: a run of them is prose, not an equation
-WORD = re.compile(r"[A-Za-z][A-Za-z0-9]+(?:_[A-Za-z0-9]+)+|[A-Za-z]{3,}|\b(?:if|of|or|to|in|is|on|by|at|an|as|be|it|no|we|so|up|do)\b")
+WORD = re.compile(r"[A-Za-z][A-Za-z0-9]+(?:_[A-Za-z0-9]+)+|[A-Za-z]{3,}|\b(?:if|of|or|to|in|is|on|by|at|an|as|be|it|no|we|so|up|do)\b"
+                  r"|\ba(?= [a-z]{3,})|\b[0-9]+’s")  # "a random action": the article, not the action a; "000’s"
 STRONG = re.compile(r"[=←~≈≥≤∈∝·×‖∇Σ_^²⁻√±]|[α-ωΑ-Ω]|\b(?:log|min|max|argmax|tanh|clip|exp)\b|E\[")
 BREAK = re.compile(r"(?<= [=+−←≈≥≤]) (?![^(\[{]*[)\]}])")  # after " = ", " + " ...: not inside brackets
 GREEK = set("αβγδεζηθικλμνξοπρστυφχψωΓΔΘΛΞΠΣΦΨΩϵϕ")
@@ -174,15 +175,17 @@ def balance(core: str) -> tuple[str, str]:
 def comment_html(text: str) -> str:
     """A comment's text as HTML: prose escaped (with `code` and *emphasis*), equations as MathML."""
     out = []
-    text = re.sub(r"(?<=[α-ωΑ-Ω])'s\b", "\u2019s", text)  # α's: a possessive, not a prime
-    for is_math, piece in math_spans(text):
-        if is_math:
-            # cut after its top-level operators into pieces, so that a long equation wraps in a narrow column
-            out.append(" ".join(mathml(to_latex(part)) for part in BREAK.split(piece) if part))
-        else:
-            escaped = html.escape(piece)
-            escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
-            out.append(re.sub(r"\*([^*\s][^*]*)\*", r"<em>\1</em>", escaped))
+    text = re.sub(r"(?<=[0-9α-ωΑ-Ω])'s\b", "\u2019s", text)  # α's, 000's: a possessive, not a prime
+    for k, segment in enumerate(re.split(r"`([^`]+)`", text)):
+        if k % 2:  # `code`
+            out.append(f"<code>{html.escape(segment)}</code>")
+            continue
+        for is_math, piece in math_spans(segment):
+            if is_math:
+                # cut after its top-level operators into pieces, so that a long equation wraps in a narrow column
+                out.append(" ".join(mathml(to_latex(part)) for part in BREAK.split(piece) if part))
+            else:
+                out.append(re.sub(r"\*([^*\s][^*]*)\*", r"<em>\1</em>", html.escape(piece)))
     return "".join(out)
 
 
@@ -205,6 +208,34 @@ def notes_math(latex: str, display: bool) -> str:
     return mathml(latex.strip(), display)
 
 
+def latex_pieces(latex: str) -> list[str]:
+    """Inline LaTeX cut after its top-level relations and + (outside braces, \\left..\\right and environments),
+    so that a long formula in a narrow column wraps between pieces instead of running out of it."""
+    pieces, depth, start, i = [], 0, 0, 0
+    while i < len(latex):
+        if latex.startswith(("\\left", "\\begin"), i):
+            depth += 1
+        elif latex.startswith(("\\right", "\\end"), i):
+            depth -= 1
+        c = latex[i]
+        if c == "\\":
+            m = re.match(r"\\([A-Za-z]+|.)", latex[i:])
+            word = m.group(1)
+            if depth == 0 and word in ("approx", "leq", "geq", "le", "ge", "leftarrow", "to") and i - start > 12:
+                pieces.append(latex[start:i + len(m.group(0))])
+                start = i + len(m.group(0))
+            i += len(m.group(0))
+            continue
+        depth += c == "{"
+        depth -= c == "}"
+        if depth == 0 and c in "=+" and i - start > 12:
+            pieces.append(latex[start:i + 1])
+            start = i + 1
+        i += 1
+    pieces.append(latex[start:])
+    return [p for p in pieces if p.strip()] if depth == 0 else [latex]
+
+
 def inline_markdown(text: str) -> str:
     """One line of the notes (no display math in it) as HTML: $..$ as MathML, **bold**, `code`, images named."""
     if text.count("**") % 2 == 0:  # bold around math too: marked before the math is cut out
@@ -213,7 +244,7 @@ def inline_markdown(text: str) -> str:
     out, pos = [], 0
     for m in re.finditer(r"(?<!\\)\$([^$]+)\$", text):
         out.append(markdown_text(text[pos:m.start()]))
-        out.append(notes_math(m.group(1), False))
+        out.append(" ".join(notes_math(piece, False) for piece in latex_pieces(m.group(1))))
         pos = m.end()
     out.append(markdown_text(text[pos:]))
     return "".join(out).replace("\x01", "<strong>").replace("\x02", "</strong>")
