@@ -223,9 +223,9 @@ class Notes:
             self.missing.append(f"{tag.text}: {e}")
             return None
         start, end = anchors.passage(lines, start, stop)
-        more = " …" if end < stop else ""
-        inside_fence = sum(line.text.lstrip().startswith("```") for line in lines[:start]) % 2 == 1
-        return mathtext.notes_html(["```"] * inside_fence + [line.text for line in lines[start:end]]) + (f'<p class="src">{more} (the passage goes on in the notes)</p>' if more else "")
+        inside_fence = sum(line.text.lstrip().startswith("```") for line in lines[:start]) % 2 == 1  # a passage that starts in a code block
+        body = mathtext.notes_html(["```"] * inside_fence + [line.text for line in lines[start:end]])
+        return body + ('<p class="src">… (the notes go on)</p>' if end < stop else "")
 
 
 def tag_id(tag: anchors.Tag) -> str:
@@ -284,8 +284,10 @@ def script_page(name: str, notes: Notes) -> str:
         rows, passages = [], []  # the passages of the tags beside the code go under the block's prose
         for k, row in enumerate(block.rows, 1):
             eq = text_html(row.comment, row.lineno, notes, passages) if row.comment else ""
+            hang = row.indent + 4  # a wrapped line goes on 4 further in than its own
             rows.append(f'<div class="ln" style="grid-row:{k}" id="L{row.lineno}">{row.lineno}</div>'
-                        f'<div class="code" style="grid-row:{k};padding-left:calc(8px + {row.indent + 4}ch);text-indent:-{row.indent + 4}ch">{row.code or " "}</div><div class="eq" style="grid-row:{k}">{eq}</div>')
+                        f'<div class="code" style="grid-row:{k};padding-left:calc(8px + {hang}ch);text-indent:-{hang}ch">{row.code or " "}</div>'
+                        f'<div class="eq" style="grid-row:{k}">{eq}</div>')
         prose = paragraphs(block.prose, notes) + "".join(passages)
         if block.heading and block.prose:
             prose = "<h2>" + prose.removeprefix("<p>").replace("</p>", "</h2>", 1)
@@ -329,7 +331,7 @@ def twin_page(a: str, b: str) -> str:
     return page(f"{a}.py beside {b}.py", f"{head}<main>{table}</main>")
 
 
-def index_page(notes: Notes) -> str:
+def index_page(notes: Notes, notes_dir: Path | None) -> str:
     rows = []
     for name in SCRIPTS:
         source = (ROOT / f"{name}.py").read_text(encoding="utf-8")
@@ -337,7 +339,7 @@ def index_page(notes: Notes) -> str:
         tags = anchors.tags_in(source)
         rows.append(f'<tr><td><a href="{name}.html">{name}.py</a></td><td>{html.escape(first)}</td><td>{len(tags)} tags</td></tr>')
     twins = "".join(f'<li><a href="{a}--{b}.html">{a}.py beside {b}.py</a></li>' for a, b in TWINS)
-    with_notes = ("The tags show the passages of the notes in " + html.escape(str(notes_folder))) if notes.files else (
+    with_notes = ("The tags show the passages of the notes in " + html.escape(str(notes_dir))) if notes.files else (
         "Built without the notes: the tags name their places. <code>python reading/build.py --notes DIR</code> shows the passages.")
     return page("Reading beside the notes", f'<header><h1>Reading beside the notes</h1><p>{with_notes}</p></header><main>'
                 f'<h2>The scripts</h2><table class="index">{"".join(rows)}</table><h2>The twins, side by side</h2><ul>{twins}</ul></main>')
@@ -348,18 +350,13 @@ def page(title: str, body: str) -> str:
             f"<title>{html.escape(title)}</title><style>{CSS}{STYLE}</style></head><body>{body}</body></html>\n")
 
 
-notes_folder: Path | None = None
-
-
 def build(out: Path, notes_dir: Path | None) -> dict:
     """Writes every page into `out`. Returns {"pages": [...], "errors": [...]}: math that did not render and tags
     that found no place in the notes (both empty on a good build)."""
-    global notes_folder
-    notes_folder = notes_dir
     mathtext.ERRORS.clear()
     notes = Notes(notes_dir)
     out.mkdir(parents=True, exist_ok=True)
-    pages = {"index.html": index_page(notes)}
+    pages = {"index.html": index_page(notes, notes_dir)}
     pages.update({f"{name}.html": script_page(name, notes) for name in SCRIPTS})
     pages.update({f"{a}--{b}.html": twin_page(a, b) for a, b in TWINS})
     for filename, text in pages.items():

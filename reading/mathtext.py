@@ -22,7 +22,8 @@ SYMBOLS = {
 }
 SUPERSCRIPTS = {"²": "2", "³": "3", "¹": "1", "⁰": "0", "⁻": "-", "⁺": "+", "ᵀ": "T", "ᵘ": "u", "ⁿ": "n", "ᵏ": "k", "ⁱ": "i", "ᵗ": "t"}
 ACCENTS = {"\u0303": "tilde", "\u0302": "hat", "\u0304": "bar"}
-FUNCTIONS = {"log": r"\log", "exp": r"\exp", "min": r"\min", "max": r"\max", "tanh": r"\tanh", "mean": r"\operatorname{mean}",
+FUNCTIONS = {"log": r"\log", "exp": r"\exp", "min": r"\min", "max": r"\max", "tanh": r"\tanh",
+             "mean": r"\operatorname{mean}",
              "argmax": r"\operatorname{argmax}", "argmin": r"\operatorname{argmin}", "clip": r"\operatorname{clip}",
              "softplus": r"\operatorname{softplus}", "relu": r"\operatorname{relu}", "huber": r"\operatorname{huber}",
              "std": r"\operatorname{std}", "var": r"\operatorname{var}", "dim": r"\dim", "KL": r"\operatorname{KL}"}
@@ -31,7 +32,6 @@ WORD = re.compile(r"[A-Za-z][A-Za-z0-9]+(?:_[A-Za-z0-9]+)+|[A-Za-z]{3,}|\b(?:if|
                   r"|\ba(?= [a-z]{3,})|\b[0-9]+’s")  # "a random action": the article, not the action a; "000’s"
 STRONG = re.compile(r"[=←~≈≥≤∈∝·×‖∇Σ_^²⁻√±]|[α-ωΑ-Ω]|\b(?:log|min|max|argmax|tanh|clip|exp)\b|E\[")
 BREAK = re.compile(r"(?<= [=+−←≈≥≤]) (?![^(\[{]*[)\]}])")  # after " = ", " + " ...: not inside brackets
-GREEK = set("αβγδεζηθικλμνξοπρστυφχψωΓΔΘΛΞΠΣΦΨΩϵϕ")
 
 
 def to_latex(span: str) -> str:
@@ -252,7 +252,8 @@ def inline_markdown(text: str) -> str:
 
 def markdown_text(text: str) -> str:
     text = html.escape(text)
-    text = re.sub(r"!\[[^\]]*\]\(([^)]*)\)", lambda m: f'<span class="figure">[figure {html.escape(m.group(1).rsplit("/", 1)[-1])} of the notes]</span>', text)
+    figure = lambda m: f'<span class="figure">[figure {m.group(1).rsplit("/", 1)[-1]} of the notes]</span>'  # noqa: E731
+    text = re.sub(r"!\[[^\]]*\]\(([^)]*)\)", figure, text)
     text = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
 
