@@ -296,8 +296,8 @@ def value_loss(new_value, old_value, returns, clip_coef: float, clip_vloss: bool
     """½ E[(V_φ'(s) − R)²], or its clipped form (the larger of the plain and the clipped error)."""
     if not clip_vloss:
         return 0.5 * ((new_value - returns) ** 2).mean()
-    clipped = old_value + (new_value - old_value).clamp(-clip_coef, clip_coef)  # not in the notes: PPO2's, CleanRL's; V moves
-    return 0.5 * torch.max((new_value - returns) ** 2, (clipped - returns) ** 2).mean()  # ≤ ε from the rollout's V_φ, as ρ does
+    clipped = old_value + (new_value - old_value).clamp(-clip_coef, clip_coef)  # not in the notes (PPO2's, CleanRL's): V_φ' kept
+    return 0.5 * torch.max((new_value - returns) ** 2, (clipped - returns) ** 2).mean()  # within ε of the rollout's V_φ, as ρ within 1 ± ε
 
 
 def update(data: Batch, agent: Agent, optimizer: torch.optim.Optimizer, args: Args) -> dict:

@@ -70,7 +70,7 @@ table.twin td.mark { width: 1.2em; color: #a07000; text-align: center; }
 .legend span { padding: 0 6px; margin-right: 8px; }
 header.sticky { position: sticky; top: 0; z-index: 1; } header.sticky h1 { font-size: 18px; margin: 2px 0; } header.sticky p { margin: 2px 0; }
 table.twin td.n { scroll-margin-top: 110px; }
-.index td, .index th { text-align: left; padding: 3px 10px 3px 0; vertical-align: top; }
+.index td, .index th { text-align: left; padding: 3px 10px 3px 0; vertical-align: top; } .index td:first-child { white-space: nowrap; }
 """
 STYLE = "".join(f".tok-{k} {{ color: {v} }}\n" for k, v in {
     "k": "#8a2be2", "s": "#1a7f37", "c": "#6a737d; font-style: italic", "n": "#1d1d1f", "f": "#005cc5", "m": "#b35900",
@@ -241,9 +241,9 @@ def text_html(text: str, lineno: int, notes: Notes, passages: list) -> str:
         label = f"notes {tag.file} · {html.escape(tag.path)}"
         body = notes.passage(tag)
         if body is None:
-            out.append(f'<span class="tag" title="build with --notes DIR to show this place of the notes">{label}</span>')
+            out.append(f'<span class="tag" id="at-{tag_id(tag)}" title="build with --notes DIR to show this place of the notes">{label}</span>')
         else:
-            out.append(f'<a class="tag" href="#{tag_id(tag)}">{label}</a>')
+            out.append(f'<a class="tag" id="at-{tag_id(tag)}" href="#{tag_id(tag)}">{label}</a>')
             passages.append(f'<div class="passage" id="{tag_id(tag)}"><div class="src">notes {tag.file} · {html.escape(tag.path)}</div>{body}</div>')
         pos = m.end()
     out.append(prose_html(text[pos:]))
@@ -339,10 +339,17 @@ def index_page(notes: Notes, notes_dir: Path | None) -> str:
         tags = anchors.tags_in(source)
         rows.append(f'<tr><td><a href="{name}.html">{name}.py</a></td><td>{html.escape(first)}</td><td>{len(tags)} tags</td></tr>')
     twins = "".join(f'<li><a href="{a}--{b}.html">{a}.py beside {b}.py</a></li>' for a, b in TWINS)
+    places: dict[tuple[str, str], list[str]] = {}  # (notes file, place) -> the lines that compute it
+    for name in SCRIPTS:
+        for tag in anchors.tags_in((ROOT / f"{name}.py").read_text(encoding="utf-8")):
+            places.setdefault((tag.file, tag.path), []).append(f'<a href="{name}.html#at-{tag_id(tag)}">{name}.py:{tag.lineno}</a>')
+    by_notes = "".join(f'<tr><td>notes {file}</td><td>{html.escape(path)}</td><td>{", ".join(links)}</td></tr>'
+                       for (file, path), links in sorted(places.items()))
     with_notes = ("The tags show the passages of the notes in " + html.escape(str(notes_dir))) if notes.files else (
         "Built without the notes: the tags name their places. <code>python reading/build.py --notes DIR</code> shows the passages.")
     return page("Reading beside the notes", f'<header><h1>Reading beside the notes</h1><p>{with_notes}</p></header><main>'
-                f'<h2>The scripts</h2><table class="index">{"".join(rows)}</table><h2>The twins, side by side</h2><ul>{twins}</ul></main>')
+                f'<h2>The scripts</h2><table class="index">{"".join(rows)}</table><h2>The twins, side by side</h2><ul>{twins}</ul>'
+                f'<h2>From the notes to the code</h2><table class="index">{by_notes}</table></main>')
 
 
 def page(title: str, body: str) -> str:
