@@ -2,8 +2,8 @@
 
 A2C collects a short rollout with the current policy π_θ, estimates advantages Â_t from n-step returns
 and a learned value V_φ (GAE, λ = 1 by default), and takes ONE gradient step on −E[log π_θ(a|s) Â]
-+ c_v ½E[(V_φ(s) − R)²] − c_e H[π_θ]: the data are used once, by the policy that collected them (notes
-000 §2: why A2C must stay on-policy). Defaults are SB3's A2C (5-step rollouts, RMSprop, lr 7e-4, λ 1)
++ c_v ½E[(V_φ(s) − R)²] − c_e H[π_θ]: the data are used once, by the policy that collected them
+([000 PART3 §2]: why A2C must stay on-policy). Defaults are SB3's A2C (5-step rollouts, RMSprop, lr 7e-4, λ 1)
 with RL-Zoo's 8 environments for CartPole; SB3 weighs E[(V − R)²] without the ½ (--vf-coef 1.0 matches).
 Read beside notes 002 (actor-critic, n-step targets, PPO, GAE; symbols θ, φ, Â, ρ, ε, λ).
 A Discrete action space gets a categorical policy, a Box one a diagonal Gaussian with a state-independent
@@ -56,7 +56,7 @@ class Args(plumbing.RunArgs):
     """the maximum norm of the gradient (clipped above it)"""
     replay_lag: int = 0
     """K: learn from the rollout collected K iterations earlier instead of the fresh one, data of an older
-    policy as a replay buffer would give (notes 000 §2, the lagging critic); 0 is A2C. No update until the
+    policy as a replay buffer would give ([000 PART3 §2], the lagging critic); 0 is A2C. No update until the
     first K rollouts are in; the queue is not checkpointed, so a resumed run refills it the same way"""
     truncation_bootstrap: bool = True
     """if toggled, bootstrap from V(s_final) where a time limit cut the episode; --no-truncation-bootstrap
@@ -235,8 +235,8 @@ def to_device(rollout: Rollout, device: torch.device) -> Rollout:
 
 
 def real_final_obs(infos: dict) -> dict[int, np.ndarray]:
-    """{env index: the real last observation} for the environments whose episode ended at this step
-    (the vector env has already returned the reset observation in their place)."""
+    """{env index: the real last observation} for the environments whose episode ended at this step: the
+    vector env resets them within the same step (same-step autoreset), and its obs holds the reset observation."""
     if "_final_obs" not in infos:
         return {}
     return {int(i): infos["final_obs"][i] for i in np.flatnonzero(infos["_final_obs"])}
@@ -271,6 +271,7 @@ def gae(rewards, values, next_value, terminations, truncations, final_values, ga
     advantages = np.zeros_like(rewards)
     last = np.zeros_like(rewards[0])  # Â_T = 0: nothing after the rollout's last step
     # Â_t = Σ_k (γλ)^k δ_{t+k} = (1 − λ) Σ_n λ^(n−1) Â_t^(n): the notes' λ-weighted sum of n-step advantages
+    # [002 actor-critic method 6.2.3]
     for t in reversed(range(len(rewards))):
         last = deltas[t] + discounts[t] * last  # Â_t = δ_t + γλ Â_{t+1}, within the episode
         advantages[t] = last
@@ -279,21 +280,21 @@ def gae(rewards, values, next_value, terminations, truncations, final_values, ga
 
 def policy_loss(logprob, advantages):
     """The policy-gradient loss: its gradient is −E[∇_θ log π_θ(a|s) Â], the data being π_θ's own."""
-    return -(logprob * advantages).mean()  # L^PG = −E[log π_θ(a|s) Â]
+    return -(logprob * advantages).mean()  # L^PG = −E[log π_θ(a|s) Â]  [002 actor-critic method 1.]
 
 
 def value_loss(new_value, returns):
-    """½ E[(V_φ(s) − R)²], R the n-step (GAE) return."""
+    """½ E[(V_φ(s) − R)²], R the n-step (GAE) return  [002 actor-critic method 2.4]."""
     return 0.5 * ((new_value - returns) ** 2).mean()
 
 
 def update(data: Batch, agent: Agent, optimizer: torch.optim.Optimizer, args: Args) -> dict:
-    """Notes 002 A2C: one gradient step on the whole rollout, policy loss + value loss − entropy bonus.
-    Returns the losses to log."""
+    """One gradient step of batch actor-critic on the whole rollout [002 actor-critic method 5.]: policy loss +
+    value loss − entropy bonus. Returns the losses to log."""
     dist = agent.distribution(data.obs)
     new_logprob, entropy = agent.log_prob(dist, data.actions), agent.entropy(dist)  # new_logprob = data.logprobs: on-policy
     advantages = data.advantages
-    if args.norm_adv:
+    if args.norm_adv:  # not in the notes: less the batch mean (a baseline), over the std (the step's scale whatever the rewards')
         advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
     pg_loss = policy_loss(new_logprob, advantages)
     v_loss = value_loss(agent.get_value(data.obs), data.returns)
@@ -306,7 +307,7 @@ def update(data: Batch, agent: Agent, optimizer: torch.optim.Optimizer, args: Ar
 
 @torch.no_grad()
 def step_taken(data: Batch, agent: Agent) -> dict:
-    """How far the step moved π: the KL estimate (k3 of Schulman), and the fraction of ratios PPO would clip."""
+    """How far the step moved π: KL(π_θ ‖ π_θ') by k3 (the notes' penalty: KL(π_θ' ‖ π_θ)), and the ratios PPO would clip."""
     ratio = (agent.log_prob(agent.distribution(data.obs), data.actions) - data.logprobs).exp()  # ρ = π_θ'(a|s) / π_θ(a|s)
     return {"losses/approx_kl": (ratio - 1 - ratio.log()).mean(), "losses/clipfrac": ((ratio - 1).abs() > 0.2).float().mean()}
 
@@ -317,7 +318,7 @@ def step_taken(data: Batch, agent: Agent) -> dict:
 def train(args: Args, checkpoint: dict | None) -> None:
     batch_size = args.num_envs * args.num_steps
     num_iterations = args.total_timesteps // batch_size
-    run = plumbing.Run(args, checkpoint, num_iterations * batch_size)
+    run = plumbing.Run(args, checkpoint, total_steps=num_iterations * batch_size)
     envs, device = run.envs, run.device
 
     obs_dim, space = envs.single_observation_space.shape[0], envs.single_action_space
@@ -332,8 +333,11 @@ def train(args: Args, checkpoint: dict | None) -> None:
     lagged = collections.deque(maxlen=args.replay_lag + 1)  # --replay-lag: the last K + 1 rollouts
     learn = plumbing.compiled(update, (optimizer,)) if args.compile else update  # step 3 below
 
-    # a resumed run goes on at the iteration after its checkpoint's, numbered as in an unbroken run (the lr annealing)
-    for iteration in range(run.global_step // batch_size + 1, num_iterations + 1):
+    # The notes draw this loop as a figure, batch actor-critic's [002 actor-critic method 5.] and PPO's
+    # [002 actor-critic method 6.2.4]; its steps are numbered here. A resumed run goes on at the iteration
+    # after its checkpoint's, numbered as in an unbroken run (the lr annealing).
+    global_step = run.start_step  # 0, or the step of the checkpoint that a resumed run starts from
+    for iteration in range(global_step // batch_size + 1, num_iterations + 1):
         if args.anneal_lr:  # lr falls linearly from --learning-rate to 0
             optimizer.param_groups[0]["lr"] = (1.0 - (iteration - 1.0) / num_iterations) * args.learning_rate
 
@@ -354,7 +358,8 @@ def train(args: Args, checkpoint: dict | None) -> None:
                     with torch.inference_mode():
                         storage.final_values[step, i] = agent.get_value(to_tensor(normalizer.obs(final_obs[None], update=False))).item()
             next_obs = normalizer.obs(obs_raw)
-            run.record(run.global_step + args.num_envs, infos)
+            global_step += args.num_envs  # the step count, all environments counted
+            run.record(global_step, infos)  # the episodes that ended, already reset: log them
 
         # 2. log π_θ(a_t|s_t) and V_φ(s_t) of the π_θ and V_φ that collected the rollout (unchanged while it ran),
         #    in one pass over all its steps; advantages Â_t by GAE(λ) and value targets R_t, bootstrapped from V_φ(s_T)
@@ -370,14 +375,14 @@ def train(args: Args, checkpoint: dict | None) -> None:
         data = Batch(b_obs, b_actions, b_logprobs, *(to_tensor(x).reshape(-1) for x in (values[:-1], advantages, returns)))
 
         # 3. one gradient step on the whole rollout: policy loss + value loss − entropy bonus
-        if args.replay_lag > 0:  # off-policy on purpose: Â_t and R_t of an older π, with no correction for it
+        if args.replay_lag > 0:  # off-policy on purpose: Â_t, R_t of an older π, not corrected for  [000 PART3 §2]
             lagged.append(Batch(*(t.clone() for t in data)))
             data = lagged[0] if len(lagged) == lagged.maxlen else None  # none until a rollout K iterations old exists
         if data is not None:
             losses = learn(data, agent, optimizer, args)
             if iteration % 20 == 0:  # A2C's iterations are short (num_steps steps): log every 20th
-                run.log(run.global_step, {**losses, **step_taken(data, agent), "charts/learning_rate": optimizer.param_groups[0]["lr"]})
-        if run.end_iteration(run.global_step, batch_size):  # checkpoints; Ctrl-C stops here
+                run.log(global_step, {**losses, **step_taken(data, agent), "charts/learning_rate": optimizer.param_groups[0]["lr"]})
+        if run.end_iteration(global_step, batch_size):  # checkpoints; Ctrl-C stops here
             break
 
     run.finish({"agent": agent.state_dict(), "normalizer": normalizer.state_dict()}, policy(agent, normalizer, space, device))

@@ -5,7 +5,8 @@ actor μ_φ(s) by the deterministic policy gradient through it, with soft-update
 Ornstein–Uhlenbeck exploration noise. Defaults are td3.py's (CleanRL's) but --policy-frequency 1: the
 paper updates the actor every step (CleanRL's DDPG every 2nd).
 Read beside notes 001, DDPG and TD3 sections, in the TD3 section's symbols: actor μ_φ, critics Q_θ, targets
-μ_φ', Q_θ' (the DDPG section's μ(s|θ^μ), Q(s, a|θ^Q)). `diff ddpg.py td3.py` shows TD3's three changes.
+μ_φ', Q_θ' (the DDPG section's μ(s|θ^μ), Q(s, a|θ^Q)). Their pseudo-code has no step labels: the loop carries
+notes 000 PART1's (a.–h., g.1–g.4), the same steps in the same order. `diff ddpg.py td3.py` shows TD3's changes.
 
 The run plumbing (flags shared by every script, logs, checkpoints, evaluation) is in plumbing.py.
 
@@ -106,8 +107,8 @@ class Actor(nn.Module):
 
 
 class OUNoise:
-    """The exploration process N_t of each env, in half action ranges: the DDPG paper's Ornstein–Uhlenbeck
-    process, reset where an episode ends. θ = 1 keeps no memory: the Gaussian noise of --noise-type gaussian."""
+    """The exploration process N_t of each env [001 初始化随机过程 N 用于动作探索], in half action ranges: the DDPG
+    paper's Ornstein–Uhlenbeck process, reset at an episode's end. θ = 1: the Gaussian noise of --noise-type gaussian."""
 
     def __init__(self, shape: tuple[int, int], theta: float, sigma: float, device: torch.device):
         self.theta, self.sigma = theta, sigma
@@ -130,7 +131,7 @@ class Batch(NamedTuple):
     rewards: torch.Tensor
     next_obs: torch.Tensor
     terminations: torch.Tensor  # d in the notes: the MDP ended, no bootstrap
-    truncations: torch.Tensor  # a time limit cut the episode: s' is real, so y bootstraps from it
+    truncations: torch.Tensor  # a time limit cut the episode: y does not read it, it bootstraps there (s' is real)
 
 
 class ReplayBuffer:
@@ -166,11 +167,11 @@ class ReplayBuffer:
 # Losses (notes 001, DDPG and TD3 sections), as pure functions the tests import, and the update
 # ---------------------------------------------------------------------------------------------
 def critic_loss(data: Batch, actor_target: Actor, qf: QNetwork, qf_target: QNetwork, gamma: float):
-    """Notes 001's critic loss L. Returns L, the critics' current Q_θ(s, a) (a tuple: DDPG has one) and the target y."""
+    """The critic loss [001 时序差分目标]. Returns L, the critics' current Q_θ(s, a) (a tuple: DDPG has one) and the target y."""
     with torch.no_grad():
         next_actions = actor_target(data.next_obs)  # a' = μ_φ'(s')
         next_q = qf_target(data.next_obs, next_actions)  # Q_θ'(s', a')
-        # y = r + γ(1 − d) Q_θ'(s', μ_φ'(s'))   [d = termination only]
+        # y = r + γ(1 − d) Q_θ'(s', μ_φ'(s')), d = termination only
         y = data.rewards + gamma * (1.0 - data.terminations) * next_q
     q = qf(data.obs, data.actions)  # Q_θ(s, a) with (s, a) from the buffer
     loss = ((q - y) ** 2).mean()  # L(θ) = E[(Q_θ(s, a) − y)²]
@@ -178,14 +179,14 @@ def critic_loss(data: Batch, actor_target: Actor, qf: QNetwork, qf_target: QNetw
 
 
 def actor_loss(obs: torch.Tensor, actor: Actor, qf: QNetwork) -> torch.Tensor:
-    """Notes 001's actor loss J(φ); its gradient is the deterministic policy gradient."""
+    """The actor loss J(φ); its gradient is the deterministic policy gradient [001 Silver et al.]."""
     actions = actor(obs)  # μ_φ(s): the gradient reaches φ through it
     q = qf(obs, actions)  # Q_θ(s, μ_φ(s)), the current critic
-    return -q.mean()  # J(φ) = −E[Q_θ(s, μ_φ(s))]
+    return -q.mean()  # J(φ) = −E[Q_θ(s, μ_φ(s))]  [001 Actor网络更新]
 
 
 def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
-    """θ' ← τθ + (1 − τ)θ' for every parameter, outside autograd (the targets never require grad)."""
+    """θ' ← τθ + (1 − τ)θ' for every parameter, outside autograd (the targets never require grad)  [001 软更新机制]."""
     with torch.no_grad():
         for target_param, param in zip(target.parameters(), source.parameters()):
             target_param.lerp_(param, tau)  # θ' + τ(θ − θ') = τθ + (1 − τ)θ', in place: 3× faster than the formula's 3 ops
@@ -198,22 +199,22 @@ class Optimizers(NamedTuple):
 
 def update(data: Batch, actor: Actor, actor_target: Actor, qf: QNetwork, qf_target: QNetwork, opt: Optimizers,
            args: Args, update_actor: bool) -> dict:
-    """Notes 001 on one minibatch: the critic step; with `update_actor`, the actor step and the soft
+    """Steps g.2–g.4 on one minibatch [000 PART1 g.]: the critic step; with `update_actor`, the actor step and the soft
     target updates. Returns the losses to log (the actor's only when it was updated)."""
-    # g.2 critic update: gradient step on L(θ)
+    # g.2 critic update [000 PART1 g.2]: gradient step on L(θ)
     qf_loss, qf_values, y = critic_loss(data, actor_target, qf, qf_target, args.gamma)
     plumbing.gradient_step(opt.q, qf_loss)
     losses = {"losses/qf_loss": qf_loss.detach() / len(qf_values)}  # numbers to log: the mean over the critics,
     for i, q in enumerate((q.detach() for q in qf_values), 1):  # and each critic's mean Q_θi(s, a) and E[(Q_θi(s, a) − y)²]
         losses[f"losses/qf{i}_values"], losses[f"losses/qf{i}_loss"] = q.mean(), ((q - y) ** 2).mean()
 
-    # g.3 policy update: actor and targets once every d critic updates
+    # g.3 policy update: actor and targets once every d critic updates  [000 PART1 g.3]
     if update_actor:
         pi_loss = actor_loss(data.obs, actor, qf)
         plumbing.gradient_step(opt.actor, pi_loss)  # φ only: no critic gradients
         losses["losses/actor_loss"] = pi_loss.detach()
 
-        # g.4 soft target updates θ' ← τθ + (1 − τ)θ' (for each critic), φ' ← τφ + (1 − τ)φ'
+        # g.4 soft target updates θ' ← τθ + (1 − τ)θ' (for each critic), φ' ← τφ + (1 − τ)φ'  [000 PART1 g.4]
         soft_update(qf_target, qf, args.tau)
         soft_update(actor_target, actor, args.tau)
     return losses
@@ -224,7 +225,7 @@ def update(data: Batch, actor: Actor, actor_target: Actor, qf: QNetwork, qf_targ
 # ---------------------------------------------------------------------------------------------
 def train(args: Args, checkpoint: dict | None) -> None:
     num_iterations = max(1, args.total_timesteps // args.num_envs)
-    run = plumbing.Run(args, checkpoint, num_iterations * args.num_envs, args.learning_starts)
+    run = plumbing.Run(args, checkpoint, total_steps=num_iterations * args.num_envs, learning_starts=args.learning_starts)
     envs, device = run.envs, run.device
 
     # Initialisation (notes 001): μ_φ and the critic(s) Q_θ; their targets φ' ← φ, θ' ← θ; D
@@ -247,31 +248,33 @@ def train(args: Args, checkpoint: dict | None) -> None:
     learn = plumbing.compiled(update, opt) if args.compile else update  # the notes' update steps g.2–g.4
 
     losses = {}  # the latest of each loss, logged every 100 iterations
-    for iteration in range(run.global_step // args.num_envs + 1, num_iterations + 1):
-        if run.global_step < args.learning_starts:
-            actions = envs.action_space.sample()  # a. random actions until learning_starts
+    global_step = run.start_step  # total_steps: 0, or the step of the checkpoint that a resumed run starts from
+    for iteration in range(global_step // args.num_envs + 1, num_iterations + 1):
+        if global_step < args.learning_starts:
+            actions = envs.action_space.sample()  # a. random actions until learning_starts  [000 PART1 a.]
         else:
-            with torch.no_grad():  # b. a = clip(μ_φ(s) + N_t, a_low, a_high), N_t Gaussian or OU
+            with torch.no_grad():  # b. [000 PART1 b.] a = clip(μ_φ(s) + N_t, a_low, a_high), N_t Gaussian or OU
                 mu = actor(torch.as_tensor(obs, dtype=torch.float32, device=device))
                 actions = actor.clip(mu + noise.sample() * actor.action_scale).cpu().numpy()
 
-        # c. execute a, observe s', r and the two end flags (terminated: d = 1; truncated: time limit)
+        # c. execute a, observe s', r and the two end flags (terminated: d = 1; truncated: time limit)  [000 PART1 c.]
         next_obs, rewards, terminations, truncations, infos = envs.step(actions)
         noise.reset(terminations | truncations)  # a new episode starts a new random process N
 
-        # d. store (s, a, r, s', d) in D, with the real s' where the episode ended
+        # d. store (s, a, r, s', d) in D  [000 PART1 d.]. The vector env resets an ended episode within the same
+        #    step (same-step autoreset): next_obs is then the new episode's first s, and the real s' is in infos
         rb.add(obs, actions, rewards, plumbing.real_next_obs(next_obs, infos), terminations, truncations)
 
-        # e. s ← s' (for an ended episode, the first observation of the next one); f. count the steps
+        # e. s ← s' (for an ended episode, the first observation of the next one)  [000 PART1 e.]
         obs = next_obs
-        global_step = iteration * args.num_envs
-        run.record(global_step, infos)  # h. log the episodes that ended (the vector env has reset them)
+        global_step = iteration * args.num_envs  # f. total_steps, all environments counted  [000 PART1 f.]
+        run.record(global_step, infos)  # h. the episodes that ended, already reset: log them  [000 PART1 h.]
 
-        # g. learn once past learning_starts: g.1 sample a minibatch from D, g.2–g.4 update
+        # g. learn once past learning_starts: g.1 sample a minibatch from D, g.2–g.4 update  [000 PART1 g.]
         if global_step > args.learning_starts:
             data = rb.sample(args.batch_size)
-            losses.update(learn(data, actor, actor_target, qf, qf_target, opt, args,
-                                 iteration % args.policy_frequency == 0))
+            losses.update(learn(data, actor, actor_target, qf, qf_target, opt, args,  # the actor every d-th step
+                                 iteration % args.policy_frequency == 0))  # [001 Delayed Policy Updates]
             if iteration % 100 == 0:
                 run.log(global_step, losses)
         if run.end_iteration(global_step, args.num_envs):  # checkpoints; Ctrl-C stops here

@@ -5,6 +5,7 @@ a* = argmax_a' Q(s', a'; θ), and the target network evaluates it, y = r + γ(1 
 Decoupling the choice from the evaluation reduces DQN's overestimation; this script logs by how
 much Q still overestimates (charts/q_overestimation). Read beside notes 001 (DDQN section).
 `diff dqn.py ddqn.py` shows that change and nothing else. Defaults are those of CleanRL's dqn.py.
+The loop's steps carry the numbers of notes 001's DDQN pseudo-code (1–5); its DQN one has the same, unnumbered.
 
 The run plumbing (flags shared by every script, logs, checkpoints, evaluation) is in plumbing.py.
 
@@ -52,11 +53,11 @@ class Args(plumbing.RunArgs):
     exploration_fraction: float = 0.5
     """the fraction of total timesteps over which the linear schedule falls from start_e to end_e"""
     epsilon_decay: float = 0.999
-    """ε_decay, the factor of the exponential schedule (per step, per environment)"""
+    """ε_decay, the factor of the exponential schedule (per environment step, all environments counted)"""
     learning_starts: int = 10000
     """steps before learning starts (the buffer fills under the ε schedule meanwhile)"""
     train_frequency: int = 10
-    """one gradient step every this many steps (per environment)"""
+    """one gradient step every this many steps (per environment): CleanRL's 10; the notes take one every step"""
     loss: Literal["mse", "huber"] = "mse"
     """the TD loss: mse (the notes, CleanRL) or huber (smooth L1, as in the Nature DQN and SB3)"""
     compile: bool = False
@@ -95,7 +96,7 @@ class QNetwork(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
-# Replay buffer D, and the overestimation meter
+# Replay buffer D, and the overestimation meter: E[max_a Q̂] ≥ max_a Q*, measured   [001 DQN的问题：Q值过高估计]
 # ---------------------------------------------------------------------------------------------
 class Batch(NamedTuple):
     obs: torch.Tensor
@@ -103,7 +104,7 @@ class Batch(NamedTuple):
     rewards: torch.Tensor
     next_obs: torch.Tensor
     terminations: torch.Tensor  # d in the notes: the MDP ended, no bootstrap
-    truncations: torch.Tensor  # a time limit cut the episode: s' is real, so y bootstraps from it
+    truncations: torch.Tensor  # a time limit cut the episode: y does not read it, it bootstraps there (s' is real)
 
 
 class ReplayBuffer:
@@ -182,23 +183,23 @@ class OverestimationMeter:
 # The update (notes 001), as pure functions the tests import
 # ---------------------------------------------------------------------------------------------
 def epsilon(step: int, args: Args) -> float:
-    """The exploration rate ε after `step` steps (per environment)."""
+    """The exploration rate ε after `step` environment steps, all environments counted."""
     if args.epsilon_schedule == "exponential":
-        return max(args.end_e, args.start_e * args.epsilon_decay ** step)  # ε ← max(ε_min, ε·ε_decay), every step
+        return max(args.end_e, args.start_e * args.epsilon_decay ** step)  # ε ← max(ε_min, ε·ε_decay), every step  [001 DDQN算法流程 5.]
     duration = args.exploration_fraction * args.total_timesteps
     return max(args.end_e, args.start_e + (args.end_e - args.start_e) * step / duration)  # linear to ε_min
 
 
 def td_target(data: Batch, q_network: QNetwork, target_network: QNetwork, gamma: float) -> torch.Tensor:
-    """The DDQN target, held constant (no gradient): θ picks the next action, θ⁻ evaluates it."""
+    """The DDQN target, held constant (no gradient): θ picks the next action, θ⁻ evaluates it  [001 DDQN算法流程 3.2]."""
     with torch.no_grad():
-        next_actions = q_network(data.next_obs).argmax(1, keepdim=True)  # a* = argmax_a' Q(s', a'; θ)
+        next_actions = q_network(data.next_obs).argmax(1, keepdim=True)  # a* = argmax_a' Q(s', a'; θ)  [001 步骤1：动作选择]
         next_q = target_network(data.next_obs).gather(1, next_actions).squeeze(1)  # Q(s', a*; θ⁻)
         return data.rewards + gamma * (1.0 - data.terminations) * next_q  # y = r + γ(1 − d) Q(s', a*; θ⁻)
 
 
 def td_loss(data: Batch, q_network: QNetwork, target_network: QNetwork, gamma: float, loss: str):
-    """The TD loss of notes 001. Returns L(θ), the current Q(s, a; θ) and the target y."""
+    """The TD loss [001 最终损失函数]. Returns L(θ), the current Q(s, a; θ) and the target y."""
     y = td_target(data, q_network, target_network, gamma)
     q = q_network(data.obs).gather(1, data.actions[:, None]).squeeze(1)  # Q(s, a; θ) with (s, a) from D
     if loss == "huber":
@@ -207,7 +208,7 @@ def td_loss(data: Batch, q_network: QNetwork, target_network: QNetwork, gamma: f
 
 
 def update_target(target_network: QNetwork, q_network: QNetwork, tau: float) -> None:
-    """θ⁻ ← θ, the notes' hard copy (τ = 1), or the soft update θ⁻ ← τθ + (1 − τ)θ⁻; outside autograd."""
+    """θ⁻ ← θ, the notes' hard copy (τ = 1), or the soft update θ⁻ ← τθ + (1 − τ)θ⁻; outside autograd  [001 DDQN算法流程 3.6]."""
     with torch.no_grad():
         if tau == 1.0:
             target_network.load_state_dict(q_network.state_dict())  # θ⁻ ← θ
@@ -217,7 +218,7 @@ def update_target(target_network: QNetwork, q_network: QNetwork, tau: float) -> 
 
 
 def update(data: Batch, q_network: QNetwork, target_network: QNetwork, optimizer: torch.optim.Optimizer, args: Args) -> dict:
-    """Notes 001 e.2 on one minibatch: a gradient step on L(θ), the target y held constant. Returns the losses to log."""
+    """Steps 3.2–3.4 on one minibatch [001 DDQN算法流程 3.]: a gradient step on L(θ), y held constant. Returns the losses to log."""
     loss, q_taken, y = td_loss(data, q_network, target_network, args.gamma, args.loss)
     plumbing.gradient_step(optimizer, loss)
     return {"losses/td_loss": loss.detach(), "losses/q_values": q_taken.detach().mean()}
@@ -228,10 +229,10 @@ def update(data: Batch, q_network: QNetwork, target_network: QNetwork, optimizer
 # ---------------------------------------------------------------------------------------------
 def train(args: Args, checkpoint: dict | None) -> None:
     num_iterations = max(1, args.total_timesteps // args.num_envs)
-    run = plumbing.Run(args, checkpoint, num_iterations * args.num_envs, args.learning_starts)
+    run = plumbing.Run(args, checkpoint, total_steps=num_iterations * args.num_envs, learning_starts=args.learning_starts)
     envs, device = run.envs, run.device
 
-    # Initialisation (notes 001): Q(θ) at random; target θ⁻ ← θ; D ← ∅; ε ← start_e
+    # Initialisation: Q(θ) at random; target θ⁻ ← θ; D ← ∅; ε ← start_e   [001 完整DQN算法流程]
     obs_dim, n_actions = envs.single_observation_space.shape[0], int(envs.single_action_space.n)
     q_network = QNetwork(obs_dim, n_actions).to(device)
     target_network = QNetwork(obs_dim, n_actions).to(device)
@@ -243,12 +244,13 @@ def train(args: Args, checkpoint: dict | None) -> None:
     # what a checkpoint holds: everything the algorithm has learned or stored (the meter starts empty,
     # as the episodes do: those in progress at the checkpoint are lost)
     obs = run.start(dict(q_network=q_network, target_network=target_network, optimizer=optimizer, rb=rb))
-    learn = plumbing.compiled(update, (optimizer,)) if args.compile else update  # the notes' update step e.2
+    learn = plumbing.compiled(update, (optimizer,)) if args.compile else update  # the notes' steps 3.2–3.4
 
     losses = {}  # the latest of each loss, logged every 100 iterations
-    for iteration in range(run.global_step // args.num_envs + 1, num_iterations + 1):
-        # a. ε-greedy: with probability ε a random action, otherwise a = argmax_a Q(s, a; θ)
-        eps = epsilon(run.global_step, args)
+    global_step = run.start_step  # 0, or the step of the checkpoint that a resumed run starts from
+    for iteration in range(global_step // args.num_envs + 1, num_iterations + 1):
+        # 1. ε-greedy: with probability ε a random action, otherwise a = argmax_a Q(s, a; θ)  [001 DDQN算法流程 1.]
+        eps = epsilon(global_step, args)  # 5. ε decays with the step count: read here for this step  [001 DDQN算法流程 5.]
         explore = np.random.random(args.num_envs) < eps
         actions = envs.action_space.sample()
         if not explore.all():
@@ -256,25 +258,28 @@ def train(args: Args, checkpoint: dict | None) -> None:
                 greedy = q_network(torch.as_tensor(obs, dtype=torch.float32, device=device)).argmax(1)
             actions = np.where(explore, actions, greedy.cpu().numpy())
 
-        # b. execute a, observe s', r and the two end flags (terminated: d = 1; truncated: time limit)
+        # 2. execute a, observe s', r and the two end flags (terminated: d = 1; truncated: time limit)  [001 DDQN算法流程 2.]
         next_obs, rewards, terminations, truncations, infos = envs.step(actions)
 
-        # c. store (s, a, r, s', d) in D, with the real s' where the episode ended
+        # 2. store (s, a, r, s', d) in D. The vector env resets an ended episode within the same step (same-step
+        #    autoreset): next_obs is then the new episode's first s, and the real s' is in infos
         rb.add(obs, actions, rewards, plumbing.real_next_obs(next_obs, infos), terminations, truncations)
         meter.step(obs, actions, rewards, terminations, truncations)  # the meter keeps s_t, a_t, G_t of ended episodes
 
-        # d. s ← s' (for an ended episode, the first observation of the next one)
-        obs = next_obs
-        global_step = iteration * args.num_envs
-        run.record(global_step, infos)  # g. log the episodes that ended (the vector env has reset them)
+        global_step = iteration * args.num_envs  # the step count, all environments counted
+        run.record(global_step, infos)  # the episodes that ended, already reset: log them
 
-        # e. learn once past learning_starts, one gradient step every train_frequency steps (e.1 sample a minibatch from D)
+        # 3. learn once past learning_starts, a gradient step every train_frequency steps (CleanRL's; the notes
+        #    take one every step): 3.1 sample a minibatch from D, 3.2–3.4 update  [001 DDQN算法流程 3.]
         if global_step > args.learning_starts and iteration % args.train_frequency == 0:
             losses = learn(rb.sample(args.batch_size), q_network, target_network, optimizer, args)
 
-        # f. every C steps, update the target network: θ⁻ ← θ (or softly, θ⁻ ← τθ + (1 − τ)θ⁻)
+        # 3.6 every C steps, update the target network: θ⁻ ← θ (or softly, θ⁻ ← τθ + (1 − τ)θ⁻)  [001 DDQN算法流程 3.6]
         if global_step > args.learning_starts and iteration % args.target_network_frequency == 0:
             update_target(target_network, q_network, args.tau)
+
+        # 4. s ← s' (for an ended episode, the first observation of the next one)  [001 DDQN算法流程 4.]
+        obs = next_obs
 
         if iteration % 100 == 0:  # the latest losses, and how far Q(s_t, a_t; θ) was above the G_t obtained
             run.log(global_step, {**losses, "charts/epsilon": eps, **meter.read()})
@@ -285,7 +290,7 @@ def train(args: Args, checkpoint: dict | None) -> None:
                         policy(q_network, device), dict(trajectories=True))
     if result is not None:  # the greedy policy's Q(s_t, a_t; θ) − G_t over the evaluation episodes
         gap = overestimation(q_network, result[1], args.gamma, device)
-        run.log(run.global_step, {"eval/q_overestimation": gap}, sps=False)
+        run.log(global_step, {"eval/q_overestimation": gap}, sps=False)
         print(f"eval/q_overestimation: Q(s,a) − G = {gap:+.2f} (greedy policy)")
     run.close()
 

@@ -242,8 +242,8 @@ def to_device(rollout: Rollout, device: torch.device) -> Rollout:
 
 
 def real_final_obs(infos: dict) -> dict[int, np.ndarray]:
-    """{env index: the real last observation} for the environments whose episode ended at this step
-    (the vector env has already returned the reset observation in their place)."""
+    """{env index: the real last observation} for the environments whose episode ended at this step: the
+    vector env resets them within the same step (same-step autoreset), and its obs holds the reset observation."""
     if "_final_obs" not in infos:
         return {}
     return {int(i): infos["final_obs"][i] for i in np.flatnonzero(infos["_final_obs"])}
@@ -278,6 +278,7 @@ def gae(rewards, values, next_value, terminations, truncations, final_values, ga
     advantages = np.zeros_like(rewards)
     last = np.zeros_like(rewards[0])  # Â_T = 0: nothing after the rollout's last step
     # Â_t = Σ_k (γλ)^k δ_{t+k} = (1 − λ) Σ_n λ^(n−1) Â_t^(n): the notes' λ-weighted sum of n-step advantages
+    # [002 actor-critic method 6.2.3]
     for t in reversed(range(len(rewards))):
         last = deltas[t] + discounts[t] * last  # Â_t = δ_t + γλ Â_{t+1}, within the episode
         advantages[t] = last
@@ -286,8 +287,8 @@ def gae(rewards, values, next_value, terminations, truncations, final_values, ga
 
 def policy_loss(new_logprob, old_logprob, advantages, clip_coef: float):
     """The clipped surrogate, negated for gradient descent. Returns the loss and the ratio ρ."""
-    ratio = (new_logprob - old_logprob).exp()  # ρ = π_θ'(a|s) / π_θ(a|s)
-    # L^CLIP = E[min(ρ Â, clip(ρ, 1 − ε, 1 + ε) Â)]
+    ratio = (new_logprob - old_logprob).exp()  # ρ = π_θ'(a|s) / π_θ(a|s)  [002 actor-critic method 6.1]
+    # L^CLIP = E[min(ρ Â, clip(ρ, 1 − ε, 1 + ε) Â)]  [002 actor-critic method 6.2.2]
     return -torch.min(ratio * advantages, ratio.clamp(1 - clip_coef, 1 + clip_coef) * advantages).mean(), ratio
 
 
@@ -295,25 +296,25 @@ def value_loss(new_value, old_value, returns, clip_coef: float, clip_vloss: bool
     """½ E[(V_φ'(s) − R)²], or its clipped form (the larger of the plain and the clipped error)."""
     if not clip_vloss:
         return 0.5 * ((new_value - returns) ** 2).mean()
-    clipped = old_value + (new_value - old_value).clamp(-clip_coef, clip_coef)
-    return 0.5 * torch.max((new_value - returns) ** 2, (clipped - returns) ** 2).mean()
+    clipped = old_value + (new_value - old_value).clamp(-clip_coef, clip_coef)  # not in the notes (PPO2's, CleanRL's): V_φ' kept
+    return 0.5 * torch.max((new_value - returns) ** 2, (clipped - returns) ** 2).mean()  # within ε of the rollout's V_φ, as ρ within 1 ± ε
 
 
 def update(data: Batch, agent: Agent, optimizer: torch.optim.Optimizer, args: Args) -> dict:
-    """Notes 002 PPO: one gradient step on a minibatch of the rollout, clipped objective + value loss − entropy
-    bonus. Returns the losses to log."""
+    """One PPO gradient step on a minibatch of the rollout [002 actor-critic method 6.2]: clipped objective + value
+    loss − entropy bonus. Returns the losses to log."""
     dist = agent.distribution(data.obs)
     new_logprob, entropy = agent.log_prob(dist, data.actions), agent.entropy(dist)
     advantages = data.advantages
-    if args.norm_adv:
+    if args.norm_adv:  # not in the notes: less the batch mean (a baseline), over the std (the step's scale whatever the rewards')
         advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
     pg_loss, ratio = policy_loss(new_logprob, data.logprobs, advantages, args.clip_coef)
     v_loss = value_loss(agent.get_value(data.obs), data.values, data.returns, args.clip_coef, args.clip_vloss)
     entropy_loss = entropy.mean()
     loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss  # L = −L^CLIP + c_v L^V − c_e H
     plumbing.gradient_step(optimizer, loss, args.max_grad_norm)
-    with torch.no_grad():  # how far the step moved π
-        approx_kl = ((ratio - 1) - (new_logprob - data.logprobs)).mean()  # KL(π_θ ‖ π_θ') estimate, k3 of Schulman
+    with torch.no_grad():  # how far π_θ' had moved from the rollout's π_θ before this step (ρ is of the forward pass)
+        approx_kl = ((ratio - 1) - (new_logprob - data.logprobs)).mean()  # KL(π_θ ‖ π_θ') by Schulman's k3: the notes' penalty is KL(π_θ' ‖ π_θ), the other way round
         clipfrac = ((ratio - 1.0).abs() > args.clip_coef).float().mean()  # the fraction of ratios ρ clipped
     return {"losses/value_loss": v_loss.detach(), "losses/policy_loss": pg_loss.detach(),
             "losses/entropy": entropy_loss.detach(), "losses/approx_kl": approx_kl, "losses/clipfrac": clipfrac}
@@ -325,7 +326,7 @@ def update(data: Batch, agent: Agent, optimizer: torch.optim.Optimizer, args: Ar
 def train(args: Args, checkpoint: dict | None) -> None:
     batch_size = args.num_envs * args.num_steps
     num_iterations = args.total_timesteps // batch_size
-    run = plumbing.Run(args, checkpoint, num_iterations * batch_size)
+    run = plumbing.Run(args, checkpoint, total_steps=num_iterations * batch_size)
     envs, device = run.envs, run.device
 
     obs_dim, space = envs.single_observation_space.shape[0], envs.single_action_space
@@ -339,8 +340,11 @@ def train(args: Args, checkpoint: dict | None) -> None:
     next_obs = normalizer.obs(run.start(dict(agent=agent, optimizer=optimizer, normalizer=normalizer)))
     learn = plumbing.compiled(update, (optimizer,)) if args.compile else update  # step 3 below
 
-    # a resumed run goes on at the iteration after its checkpoint's, numbered as in an unbroken run (the lr annealing)
-    for iteration in range(run.global_step // batch_size + 1, num_iterations + 1):
+    # The notes draw this loop as a figure, batch actor-critic's [002 actor-critic method 5.] and PPO's
+    # [002 actor-critic method 6.2.4]; its steps are numbered here. A resumed run goes on at the iteration
+    # after its checkpoint's, numbered as in an unbroken run (the lr annealing).
+    global_step = run.start_step  # 0, or the step of the checkpoint that a resumed run starts from
+    for iteration in range(global_step // batch_size + 1, num_iterations + 1):
         if args.anneal_lr:  # lr falls linearly from --learning-rate to 0
             optimizer.param_groups[0]["lr"] = (1.0 - (iteration - 1.0) / num_iterations) * args.learning_rate
 
@@ -361,7 +365,8 @@ def train(args: Args, checkpoint: dict | None) -> None:
                     with torch.inference_mode():
                         storage.final_values[step, i] = agent.get_value(to_tensor(normalizer.obs(final_obs[None], update=False))).item()
             next_obs = normalizer.obs(obs_raw)
-            run.record(run.global_step + args.num_envs, infos)
+            global_step += args.num_envs  # the step count, all environments counted
+            run.record(global_step, infos)  # the episodes that ended, already reset: log them
 
         # 2. log π_θ(a_t|s_t) and V_φ(s_t) of the π_θ and V_φ that collected the rollout (unchanged while it ran),
         #    in one pass over all its steps; advantages Â_t by GAE(λ) and value targets R_t, bootstrapped from V_φ(s_T)
@@ -382,9 +387,9 @@ def train(args: Args, checkpoint: dict | None) -> None:
             for mb in torch.randperm(batch_size, device=device).split(batch_size // args.num_minibatches):
                 losses = learn(Batch(*(x[mb] for x in data)), agent, optimizer, args)
                 clipfracs.append(losses["losses/clipfrac"])
-        run.log(run.global_step, {**losses, "losses/clipfrac": torch.stack(clipfracs).mean(), "charts/learning_rate": optimizer.param_groups[0]["lr"],
+        run.log(global_step, {**losses, "losses/clipfrac": torch.stack(clipfracs).mean(), "charts/learning_rate": optimizer.param_groups[0]["lr"],
                                   "losses/explained_variance": 1 - (data.returns - data.values).var() / data.returns.var()})
-        if run.end_iteration(run.global_step, batch_size):  # checkpoints; Ctrl-C stops here
+        if run.end_iteration(global_step, batch_size):  # checkpoints; Ctrl-C stops here
             break
 
     run.finish({"agent": agent.state_dict(), "normalizer": normalizer.state_dict()}, policy(agent, normalizer, space, device))

@@ -3,9 +3,9 @@
 SAC learns twin soft Q-functions from a replay buffer and a tanh-squashed Gaussian policy that
 maximises  E[min_i Q_φi(s, ã) − α log π_θ(ã|s)],  with the temperature α tuned towards a target
 entropy. The actor gradient flows through the sampled action ã = tanh(μ_θ(s) + σ_θ(s)·ε).
-Read beside notes 000 (PART1 pseudo-code steps a–h, PART2 losses A–C, §3 reparameterisation) and
-notes 001 (SAC section: soft Bellman target, automatic entropy tuning, tanh correction).
-`diff sac_continuous.py sac_no_reparam.py` shows the score-function actor gradient of notes 003.
+Read beside notes 000 (PART1 steps a–h, PART2 losses A–C, PART3 §3 reparameterisation) and notes 001's
+SAC section (soft Bellman target, entropy tuning, tanh correction), whose π_φ and Q_θ are notes 000's π_θ
+and Q_φ: the symbols here are notes 000's. `diff` with sac_no_reparam.py shows notes 003's gradient.
 The run plumbing (flags shared by every script, logs, checkpoints, evaluation) is in plumbing.py.
 
 Run:  python sac_continuous.py --env-id Hopper-v4          (--help lists every flag)
@@ -69,8 +69,8 @@ class Args(plumbing.RunArgs):
 
 
 # ---------------------------------------------------------------------------------------------
-# Networks: the 5 networks of notes 000 PART2 §1 are the actor π_θ, the twin critics Q_φ1, Q_φ2
-# (one TwinQ) and their targets Q_φ'1, Q_φ'2 (a second TwinQ); plus the scalar log α.
+# Networks: the 5 networks are the actor π_θ, the twin critics Q_φ1, Q_φ2 (one TwinQ) and their
+# targets Q_φ'1, Q_φ'2 (a second TwinQ); plus the scalar log α   [000 PART2 §1]
 # ---------------------------------------------------------------------------------------------
 class QNetwork(nn.Module):
     """A critic Q_φ(s, a) = fc3(relu(fc2(relu(fc1([s; a]))))): a 256-256 MLP on the state and the action."""
@@ -102,8 +102,8 @@ LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
 
 def squashed_gaussian_log_prob(u: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
-    """log π(a|s) of a = tanh(u), u ~ N(μ, σ²), summed over action dimensions (notes 001, tanh
-    correction):  log π(a|s) = Σ_j [log N(u_j; μ_j, σ_j²) − log(1 − tanh²(u_j))]."""
+    """log π(a|s) of a = tanh(u), u ~ N(μ, σ²), summed over action dimensions [001 Tanh变换的概率修正]:
+    log π(a|s) = Σ_j [log N(u_j; μ_j, σ_j²) − log(1 − tanh²(u_j))], as notes 000's code has it [000 PART3 §3.4.1]."""
     log_normal = -0.5 * ((u - mean) / log_std.exp()) ** 2 - log_std - 0.5 * math.log(2 * math.pi)
     # 1 − tanh²(u) = 4/(eᵘ + e⁻ᵘ)² = 4e⁻²ᵘ/(1 + e⁻²ᵘ)², so log(1 − tanh²(u)) = 2(log 2 − u − softplus(−2u)):
     # the notes' quantity without their +ε, exact and finite even where tanh(u) rounds to ±1
@@ -134,7 +134,7 @@ class Actor(nn.Module):
         return self.fc_mean(h), LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (log_std + 1)
 
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Reparameterised sample: ã = tanh(μ_θ(s) + σ_θ(s)·ε), ε ~ N(0, I)  (notes 000 §3.3.2).
+        """Reparameterised sample: ã = tanh(μ_θ(s) + σ_θ(s)·ε), ε ~ N(0, I)  [000 PART3 §3.3.2].
         Returns the action in the environment's units and log π_θ(ã|s)."""
         mean, log_std = self(obs)
         u = mean + log_std.exp() * torch.randn_like(mean)
@@ -154,7 +154,7 @@ class Batch(NamedTuple):
     rewards: torch.Tensor
     next_obs: torch.Tensor
     terminations: torch.Tensor  # d in the notes: the MDP ended, no bootstrap
-    truncations: torch.Tensor  # a time limit cut the episode: s' is real, so y bootstraps from it
+    truncations: torch.Tensor  # a time limit cut the episode: y does not read it, it bootstraps there (s' is real)
 
 
 class ReplayBuffer:
@@ -190,11 +190,11 @@ class ReplayBuffer:
 # Losses (notes 000 PART2), as pure functions the tests import, and the update that takes their steps
 # ---------------------------------------------------------------------------------------------
 def critic_loss(data: Batch, actor: Actor, qf: TwinQ, qf_target: TwinQ, alpha: torch.Tensor, gamma: float):
-    """Notes 000 PART2 A. Returns L(φ1, φ2), the current Q_φ1(s, a) and Q_φ2(s, a), and the target y."""
+    """The critic loss [000 PART2 A]. Returns L(φ1, φ2), the current Q_φ1(s, a) and Q_φ2(s, a), and the target y."""
     with torch.no_grad():
         next_actions, next_log_pi = actor.sample(data.next_obs)  # a' ~ π_θ(·|s'): the *current* actor
         next_q = torch.min(*qf_target(data.next_obs, next_actions))  # min_i Q_φ'i(s', a')
-        # y = r + γ(1 − d)(min_i Q_φ'i(s', a') − α log π_θ(a'|s'))   [d = termination only]
+        # y = r + γ(1 − d)(min_i Q_φ'i(s', a') − α log π_θ(a'|s')), d = termination only  [000 PART1 g.2.i]
         y = data.rewards + gamma * (1.0 - data.terminations) * (next_q - alpha * next_log_pi)
     q1, q2 = qf(data.obs, data.actions)  # Q_φ1(s, a), Q_φ2(s, a) with (s, a) from the buffer
     loss = ((q1 - y) ** 2).mean() + ((q2 - y) ** 2).mean()  # L(φ1, φ2) = E[(Q_φ1(s,a) − y)² + (Q_φ2(s,a) − y)²]
@@ -202,7 +202,7 @@ def critic_loss(data: Batch, actor: Actor, qf: TwinQ, qf_target: TwinQ, alpha: t
 
 
 def actor_loss(obs: torch.Tensor, actor: Actor, qf: TwinQ, alpha: torch.Tensor):
-    """Notes 000 PART2 B, reparameterised. Returns L(θ) and log π_θ(ã|s)."""
+    """The actor loss [000 PART2 B], reparameterised. Returns L(θ) and log π_θ(ã|s)."""
     actions, log_pi = actor.sample(obs)  # ã = tanh(μ_θ(s) + σ_θ(s)·ε): the gradient flows through ã
     q = torch.min(*qf(obs, actions))  # min_i Q_φi(s, ã), the current (not target) critics
     loss = (alpha * log_pi - q).mean()  # L(θ) = E[α log π_θ(ã|s) − min_i Q_φi(s, ã)], α held constant
@@ -210,14 +210,15 @@ def actor_loss(obs: torch.Tensor, actor: Actor, qf: TwinQ, alpha: torch.Tensor):
 
 
 def alpha_loss(log_alpha: torch.Tensor, log_pi: torch.Tensor, target_entropy: float) -> torch.Tensor:
-    """Notes 000 PART2 C: L(α) = E[−α (log π_θ(ã|s) + H_target)], log π detached so only α moves.
+    """L(α) = E[−α (log π_θ(ã|s) + H_target)], log π detached so only α moves  [000 PART2 C].
     Its gradient raises α when the entropy −log π is below H_target and lowers it above (PART2 C's
-    bullets state this direction the other way round; the tests check the sign)."""
+    bullets state this direction the other way round; the tests check the sign). PART1 g.3.iii writes
+    −log α for −α [000 PART1 g.3.iii]: its gradient in log α has the same sign, 1/α times this one's."""
     return (-log_alpha.exp() * (log_pi.detach() + target_entropy)).mean()
 
 
 def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
-    """φ' ← τφ + (1 − τ)φ' for every parameter, outside autograd (the targets never require grad)."""
+    """φ' ← τφ + (1 − τ)φ' for every parameter, outside autograd (the targets never require grad)  [000 PART1 g.4]."""
     with torch.no_grad():
         for target_param, param in zip(target.parameters(), source.parameters()):
             target_param.lerp_(param, tau)  # φ' + τ(φ − φ') = τφ + (1 − τ)φ', in place: 3× faster than the formula's 3 ops
@@ -231,16 +232,16 @@ class Optimizers(NamedTuple):
 
 def update(data: Batch, actor: Actor, qf: TwinQ, qf_target: TwinQ, log_alpha: torch.Tensor, opt: Optimizers,
            target_entropy: float, args: Args, actor_updates: int, update_targets: bool) -> dict:
-    """Notes 000 PART1 g.2–g.4 on one minibatch: the critic step, `actor_updates` actor and α steps, and
+    """Steps g.2–g.4 on one minibatch [000 PART1 g.]: the critic step, `actor_updates` actor and α steps, and
     with `update_targets` the soft target update. Returns the losses to log (the actor's and α's only
     when they were updated)."""
-    # g.2 critic update: gradient step on L(φ1, φ2)
+    # g.2 critic update: gradient step on L(φ1, φ2)  [000 PART1 g.2]
     alpha = log_alpha.detach().exp()
     qf_loss, qf_values, y = critic_loss(data, actor, qf, qf_target, alpha, args.gamma)
     plumbing.gradient_step(opt.q, qf_loss)
 
-    # g.3 actor and α updates. Every policy_frequency-th step, policy_frequency of them: not in notes 000,
-    #     but CleanRL's SAC, which takes TD3's delay and keeps the number of actor updates the same
+    # g.3 actor and α updates  [000 PART1 g.3]. Every policy_frequency-th step, policy_frequency of them:
+    #     not in notes 000, but CleanRL's SAC, which takes TD3's delay and keeps the number of updates the same
     losses = {}
     for _ in range(actor_updates):
         pi_loss, log_pi = actor_loss(data.obs, actor, qf, alpha)
@@ -251,7 +252,7 @@ def update(data: Batch, actor: Actor, qf: TwinQ, qf_target: TwinQ, log_alpha: to
             alpha = log_alpha.detach().exp()
         losses = {"losses/actor_loss": pi_loss.detach(), "losses/alpha": alpha, **({"losses/alpha_loss": a_loss.detach()} if args.autotune else {})}
 
-    # g.4 soft target update φ'i ← τ φi + (1 − τ) φ'i
+    # g.4 soft target update φ'i ← τ φi + (1 − τ) φ'i  [000 PART1 g.4]
     if update_targets:
         soft_update(qf_target, qf, args.tau)
     q1, q2 = (q.detach() for q in qf_values)  # numbers to log, without their graph
@@ -264,10 +265,10 @@ def update(data: Batch, actor: Actor, qf: TwinQ, qf_target: TwinQ, log_alpha: to
 # ---------------------------------------------------------------------------------------------
 def train(args: Args, checkpoint: dict | None) -> None:
     num_iterations = max(1, args.total_timesteps // args.num_envs)
-    run = plumbing.Run(args, checkpoint, num_iterations * args.num_envs, args.learning_starts)
+    run = plumbing.Run(args, checkpoint, total_steps=num_iterations * args.num_envs, learning_starts=args.learning_starts)
     envs, device = run.envs, run.device
 
-    # Initialisation (notes 000 PART1): π_θ; Q_φ1, Q_φ2; targets φ'i ← φi; D; log α; H_target = −dim(A)
+    # Initialisation: π_θ; Q_φ1, Q_φ2; targets φ'i ← φi; D; log α; H_target = −dim(A)  [000 初始化阶段]
     obs_dim, act_dim = envs.single_observation_space.shape[0], envs.single_action_space.shape[0]
     actor = Actor(obs_dim, act_dim, envs.single_action_space.low, envs.single_action_space.high).to(device)
     qf = TwinQ(obs_dim, act_dim).to(device)
@@ -286,25 +287,27 @@ def train(args: Args, checkpoint: dict | None) -> None:
     learn = plumbing.compiled(update, opt) if args.compile else update  # the notes' update steps g.2–g.4
 
     losses = {}  # the latest of each loss, logged every 100 iterations
-    for iteration in range(run.global_step // args.num_envs + 1, num_iterations + 1):
-        if run.global_step < args.learning_starts:
-            actions = envs.action_space.sample()  # a. random actions until learning_starts
+    global_step = run.start_step  # total_steps: 0, or the step of the checkpoint that a resumed run starts from
+    for iteration in range(global_step // args.num_envs + 1, num_iterations + 1):
+        if global_step < args.learning_starts:
+            actions = envs.action_space.sample()  # a. random actions until learning_starts  [000 PART1 a.]
         else:
-            with torch.no_grad():  # b. a ~ π_θ(·|s)
+            with torch.no_grad():  # b. a ~ π_θ(·|s)  [000 PART1 b.]
                 actions = actor.sample(torch.as_tensor(obs, dtype=torch.float32, device=device))[0].cpu().numpy()
 
-        # c. execute a, observe s', r and the two end flags (terminated: d = 1; truncated: time limit)
+        # c. execute a, observe s', r and the two end flags (terminated: d = 1; truncated: time limit)  [000 PART1 c.]
         next_obs, rewards, terminations, truncations, infos = envs.step(actions)
 
-        # d. store (s, a, r, s', d) in D, with the real s' where the episode ended
+        # d. store (s, a, r, s', d) in D  [000 PART1 d.]. The vector env resets an ended episode within the same
+        #    step (same-step autoreset): next_obs is then the new episode's first s, and the real s' is in infos
         rb.add(obs, actions, rewards, plumbing.real_next_obs(next_obs, infos), terminations, truncations)
 
-        # e. s ← s' (for an ended episode, the first observation of the next one); f. count the steps
+        # e. s ← s' (for an ended episode, the first observation of the next one)  [000 PART1 e.]
         obs = next_obs
-        global_step = iteration * args.num_envs
-        run.record(global_step, infos)  # h. log the episodes that ended (the vector env has reset them)
+        global_step = iteration * args.num_envs  # f. total_steps, all environments counted  [000 PART1 f.]
+        run.record(global_step, infos)  # h. the episodes that ended, already reset: log them  [000 PART1 h.]
 
-        # g. learn once past learning_starts: g.1 sample a minibatch from D, g.2–g.4 update
+        # g. learn once past learning_starts: g.1 sample a minibatch from D, g.2–g.4 update  [000 PART1 g.]
         if global_step > args.learning_starts:
             data = rb.sample(args.batch_size)
             losses.update(learn(data, actor, qf, qf_target, log_alpha, opt, target_entropy, args,
