@@ -83,5 +83,12 @@ def screenshots(folder: Path) -> list[Path]:
 
 
 if __name__ == "__main__":
-    for shot in screenshots(Path(sys.argv[1] if len(sys.argv) > 1 else "docs")):
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Builds the pages without the notes and writes the README's two screenshots.")
+    parser.add_argument("folder", nargs="?", type=Path, default=Path("docs"), help="where the screenshots go (default: docs)")
+    folder = parser.parse_args().folder
+    if not folder.is_dir():
+        sys.exit(f"error: {folder} is not a folder")
+    for shot in screenshots(folder):
         print("wrote", shot)
