@@ -295,6 +295,8 @@ def main(argv=None) -> None:
     p.add_argument("--collect", action="store_true", help="run nothing: tabulate (and with --write, keep) the runs that finished, "
                    "e.g. after a grid was stopped part-way")
     args = p.parse_args(argv)
+    if args.write:  # before hours of runs, not after: the plot needs matplotlib
+        plot.need("matplotlib")
     runs, kept = plan(args), read_kept()
     carried = done_and_kept(runs, kept)
     todo, done, stale = ([], 0, 0) if args.collect else grid.sort_out([r for r in runs if r not in carried], args.out)

@@ -228,7 +228,10 @@ def run_local(todo: list[Run], workers: int, progress) -> list[str]:
 def run_ray(todo: list[Run], address: str, gpus_per_run: float, progress) -> list[str]:
     """One Ray task per run, with its CPUs (and GPUs) declared; the rows come back to this driver.
     Every node needs this repository at the same path and the packages of requirements.txt."""
-    import ray
+    try:
+        import ray
+    except ImportError:
+        sys.exit("error: --backend ray needs Ray, which is not installed: pip install -r requirements-grid.txt")
 
     try:
         ray.init(address=None if address == "local" else address, log_to_driver=False)
