@@ -17,7 +17,7 @@ settings. The gathered `{out}/results.csv` has one row per measurement:
 
 where `tag` is a TensorBoard tag of the run (`charts/episodic_return` and any `--tags`) or a final
 figure: `final/return_last10` (mean of the last 10 episodic returns), `final/eval_return` (mean of
-the evaluation episodes, with --save-model), `final/sps` (the script's training-phase SPS) and
+the evaluation episodes at the end; none with --no-save-model), `final/sps` (the script's training-phase SPS) and
 `final/seconds` (wall time of the run) and `final/peak_rss_mib` (the script process's peak resident
 memory, from wait4; processes it starts, such as torch.compile's workers, are not counted).
 
