@@ -65,16 +65,13 @@ class RunArgs:
     resume: Optional[str] = None
     """continue the run saved in this checkpoint, with its flags, step counter, logs and wandb run"""
     save_model: bool = True
-    """save the weights to runs/{run_name}/{exp_name}.pt at the end (and when stopped) and evaluate the deterministic
-    (greedy) policy; --no-save-model saves and evaluates nothing"""
+    """save the weights to runs/{run_name}/{exp_name}.pt at the end (and when stopped), then evaluate the deterministic policy"""
     eval_episodes: int = 10
     """number of episodes of the deterministic (greedy) policy in each evaluation"""
     eval_frequency: int = 0
-    """every this many steps, evaluate the deterministic policy on a separate environment (eval/episodic_return against
-    the step) and keep the best one in runs/{run_name}/{exp_name}-best.pt (0: never)"""
+    """evaluate the deterministic policy every this many steps on an env of its own, keeping the best in {exp_name}-best.pt (0: never)"""
     eval_model: Optional[str] = None
-    """skip training: evaluate the policy in this file (a model saved by the run, or its checkpoint.pt), on its run's
-    environment or, where the spaces match, on --env-id"""
+    """skip training: evaluate the policy in this model or checkpoint file, on its run's env (or on --env-id's, if the spaces match)"""
 
 
 def fail(message: str) -> NoReturn:
@@ -115,7 +112,8 @@ def given(name: str) -> bool:
     return bool({f"--{flag}", f"--no-{flag}"} & command_line_flags())
 
 
-# --resume keeps the run's flags, but for these, which decide what is written at the end, not what is computed
+# --resume keeps the run's flags but these, taken from its own command line where given: they decide what is written
+# at the end, not what is computed; --save-model's default applies too (a run from before it was on saves a model)
 OUTPUT_FLAGS = ("save_model", "eval_episodes")
 
 
@@ -148,11 +146,12 @@ def parse(Args: type, spaces: tuple, defaults: Optional[dict] = None) -> tuple:
         total = run["total_timesteps"]
         if given("total_timesteps") and args.total_timesteps != total:
             if args.total_timesteps < total:
-                fail(f"--total-timesteps {args.total_timesteps} is below the run's {total}: --resume extends a run, it does not shorten one")
+                fail(f"--total-timesteps {args.total_timesteps} is below the run's {total}: --resume extends a run, "
+                     "it does not shorten one")
             print(f"extending the run from --total-timesteps {total} to {args.total_timesteps}: schedules over the run "
                   "(a learning rate annealed to 0, a linear ε) now span the new total")
             total = args.total_timesteps
-        args = Args(**{**run, "resume": args.resume, "total_timesteps": total,
+        args = Args(**{**run, "resume": args.resume, "total_timesteps": total, "save_model": args.save_model,
                        **{k: getattr(args, k) for k in OUTPUT_FLAGS if given(k)}})
         step, per_iteration = checkpoint["global_step"], args.num_envs * getattr(args, "num_steps", 1)
         if step + per_iteration > total:  # no further iteration fits
@@ -733,7 +732,7 @@ def evaluate(env_id: str, policy: Callable, episodes: int, seed: int, video_fold
     """Returns of `policy` (observation → action, numpy) over `episodes` fresh episodes, the same ones for the same `seed`;
     with a video folder, the first is recorded; with `trajectories`, also each one's (observations, actions, rewards, terminated).
     Once `stop()` is true, no further episode starts."""
-    env = gym.make(env_id, render_mode="rgb_array" if video_folder else None)
+    env = gym.make(env_id, **({"render_mode": "rgb_array"} if video_folder else {}))  # (an env may take no render_mode)
     if video_folder is not None:
         with warnings.catch_warnings():  # the folder holds the training videos; eval-episode-* are new names
             warnings.filterwarnings("ignore", message=".*Overwriting existing videos.*")

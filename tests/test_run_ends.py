@@ -222,3 +222,17 @@ def test_the_summary_names_the_run_and_its_speed_for_what_it_is(script, workdir)
     assert summary[1].startswith("  training episodes, the last ") and "evaluation of the deterministic policy" in summary[2]
     assert "over 2 episodes" in summary[2] and summary[3].startswith("  training-phase SPS: ")
     assert ("--learning-starts" in summary[3]) == (script in OFF_POLICY)  # PPO and A2C have no such flag
+
+
+def test_a_checkpoint_written_before_is_evaluated_and_extended(workdir):
+    """tests/fixtures/dqn-checkpoint-145f397.pt: `dqn.py --total-timesteps 400 --learning-starts 100 --batch-size 32
+    --buffer-size 400 --checkpoint-frequency 200 --seed 5` at commit 145f397, whose runs (and checkpoints) were going on
+    when issue 32 changed the formats: its policy is evaluated, and the run extended."""
+    checkpoint = FIXTURES / "dqn-checkpoint-145f397.pt"
+    evaluated = run_script("dqn", "--eval-model", str(checkpoint), "--eval-episodes", "2", cwd=workdir)
+    assert evaluated.returncode == 0 and "at step 400" in evaluated.stdout and "over 2 episodes" in evaluated.stdout, evaluated.stderr
+    extended = run_script("dqn", "--resume", str(checkpoint), "--total-timesteps", "600", "--eval-episodes", "2", cwd=workdir)
+    assert extended.returncode == 0, extended.stderr[-2000:]
+    assert "resuming CartPole-v1__dqn__5__" in extended.stdout and "finished at step 600" in extended.stdout
+    (folder,) = run_dirs(workdir)
+    assert torch.load(folder / "checkpoint.pt", weights_only=True)["global_step"] == 600 and (folder / "dqn.pt").is_file()
