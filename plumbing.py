@@ -1,6 +1,7 @@
 """Run plumbing shared by the eight scripts, none of it an algorithm: run flags and checks, envs, seeding,
-logs, progress, Ctrl-C, checkpoints and --resume, the NaN guard, threads, videos, models, --compile. Each
-script calls these in one line each; a script copied out of this repository needs this file beside it."""
+logs, progress, Ctrl-C and SIGTERM, checkpoints and --resume, the NaN guard, threads, videos, models and their
+evaluation, the end-of-run summary, --compile. Each script calls these in one line each; a script copied out
+of this repository needs this file beside it."""
 import argparse
 import collections
 import glob
