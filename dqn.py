@@ -66,7 +66,7 @@ class Args(plumbing.RunArgs):
     def check(self) -> None:
         """One clear line for a bad flag, before anything is built."""
         plumbing.check_flags(self, positive=("total_timesteps", "num_envs", "buffer_size", "batch_size", "target_network_frequency",
-                                             "train_frequency", "exploration_fraction", "epsilon_decay"),
+                                             "train_frequency", "exploration_fraction", "epsilon_decay", "learning_rate"),
                              non_negative=("learning_starts",), fractions=("gamma", "tau", "exploration_fraction", "epsilon_decay"))
         if self.tau == 0:
             plumbing.fail("--tau must be above 0 (got 0): the target network would never move")
@@ -242,7 +242,7 @@ def train(args: Args, checkpoint: dict | None) -> None:
     meter = OverestimationMeter(args.num_envs, args.gamma, q_network, device)
     # what a checkpoint holds: everything the algorithm has learned or stored (the meter starts empty,
     # as the episodes do: those in progress at the checkpoint are lost)
-    obs = run.start(dict(q_network=q_network, target_network=target_network, optimizer=optimizer, rb=rb))
+    obs = run.start(dict(q_network=q_network, target_network=target_network, optimizer=optimizer, rb=rb), policy(q_network, device))
     learn = plumbing.compiled(update, (optimizer,)) if args.compile else update  # the notes' steps 3.2–3.4
 
     losses = {}  # the latest of each loss, logged every 100 iterations
@@ -285,8 +285,7 @@ def train(args: Args, checkpoint: dict | None) -> None:
         if run.end_iteration(global_step, args.num_envs):  # checkpoints; Ctrl-C stops here
             break
 
-    result = run.finish({"q_network": q_network.state_dict(), "target_network": target_network.state_dict()},
-                        policy(q_network, device), dict(trajectories=True))
+    result = run.finish({"q_network": q_network.state_dict(), "target_network": target_network.state_dict()}, dict(trajectories=True))
     if result is not None:  # the greedy policy's Q(s_t, a_t; θ) − G_t over the evaluation episodes
         gap = overestimation(q_network, result[1], args.gamma, device)
         run.log(global_step, {"eval/q_overestimation": gap}, sps=False)

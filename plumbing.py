@@ -1,7 +1,9 @@
 """Run plumbing shared by the eight scripts, none of it an algorithm: run flags and checks, envs, seeding,
-logs, progress, Ctrl-C, checkpoints and --resume, the NaN guard, threads, videos, models, --compile. Each
-script calls these in one line each; a script copied out of this repository needs this file beside it."""
+logs, progress, Ctrl-C and SIGTERM, checkpoints and --resume, the NaN guard, threads, videos, models and their
+evaluation, the end-of-run summary, --compile. Each script calls these in one line each; a script copied out
+of this repository needs this file beside it."""
 import argparse
+import collections
 import glob
 import math
 import os
@@ -63,12 +65,14 @@ class RunArgs:
     """save everything needed to continue to runs/{run_name}/checkpoint.pt every this many steps (0: never)"""
     resume: Optional[str] = None
     """continue the run saved in this checkpoint, with its flags, step counter, logs and wandb run"""
-    save_model: bool = False
-    """if toggled, save the weights to runs/{run_name}/ and evaluate the deterministic (greedy) policy"""
+    save_model: bool = True
+    """save the weights to runs/{run_name}/{exp_name}.pt at the end (and when stopped), then evaluate the deterministic policy"""
     eval_episodes: int = 10
-    """number of episodes of the deterministic (greedy) policy evaluated after training with --save-model"""
+    """number of episodes of the deterministic (greedy) policy in each evaluation"""
+    eval_frequency: int = 0
+    """evaluate the deterministic policy every this many steps on an env of its own, keeping the best in {exp_name}-best.pt (0: never)"""
     eval_model: Optional[str] = None
-    """skip training: load weights written by --save-model from this path and evaluate them"""
+    """skip training: evaluate the policy in this model or checkpoint file, on its run's env (or on --env-id's, if the spaces match)"""
 
 
 def fail(message: str) -> NoReturn:
@@ -98,16 +102,35 @@ def check_flags(args, positive=(), non_negative=(), fractions=()) -> None:
 # ---------------------------------------------------------------------------------------------
 # The command line: flags, --resume, and the environment's spaces, checked before anything is built
 # ---------------------------------------------------------------------------------------------
+def command_line_flags() -> set:
+    """The flags on the command line, spelled as --help shows them (tyro also takes --env_id and --env-id=X)."""
+    return {a.split("=")[0].replace("_", "-") for a in sys.argv[1:] if a.startswith("--")}
+
+
+def given(name: str) -> bool:
+    """Whether the command line names the flag of field `name` (a boolean's --no- form included)."""
+    flag = name.replace("_", "-")
+    return bool({f"--{flag}", f"--no-{flag}"} & command_line_flags())
+
+
+# --resume keeps the run's flags but these, taken from its own command line where given: they decide what is written
+# at the end, not what is computed; --save-model's default applies too (a run from before it was on saves a model)
+OUTPUT_FLAGS = ("save_model", "eval_episodes")
+
+
 def parse(Args: type, spaces: tuple, defaults: Optional[dict] = None) -> tuple:
     """Parses the command line into `Args`; returns (args, checkpoint or None). --resume keeps the flags the run started
-    with (naming the given ones it ignores). The env needs an action space in `spaces` and a flat Box observation
-    space. `defaults` (PPO, A2C): {"discrete": {...}, "continuous": {...}}."""
+    with (naming the given ones it ignores), except a larger --total-timesteps, which extends the run, and OUTPUT_FLAGS.
+    The env needs an action space in `spaces` and a flat Box observation space. `defaults` (PPO, A2C): {"discrete":
+    {...}, "continuous": {...}}."""
+    exit_on_signals("stopped before training started: nothing to keep")
     default = None
-    if defaults and not {"--resume", "--eval-model"} & {a.split("=")[0] for a in sys.argv[1:]}:
+    if defaults and not (given("resume") or given("eval_model")):
         peek = argparse.ArgumentParser(add_help=False, allow_abbrev=False)  # --env-id, before tyro parses the rest
-        peek.add_argument("--env-id", default=Args.__dataclass_fields__["env_id"].default)
+        peek.add_argument("--env-id", "--env_id", default=Args.__dataclass_fields__["env_id"].default)
         env_id = peek.parse_known_args()[0].env_id
-        kind = "discrete" if isinstance(probe_env(env_id, spaces, "--capture-video" in sys.argv)[1], gym.spaces.Discrete) else "continuous"
+        render = "--capture-video" in command_line_flags()
+        kind = "discrete" if isinstance(probe_env(env_id, spaces, render)[1], gym.spaces.Discrete) else "continuous"
         default = Args(**defaults[kind])
     args = tyro.cli(Args, default=default)
     if default is not None:
@@ -116,17 +139,48 @@ def parse(Args: type, spaces: tuple, defaults: Optional[dict] = None) -> tuple:
     checkpoint = None
     if args.resume is not None:
         checkpoint = load_checkpoint(args.resume)
-        given = {f.name: getattr(args, f.name) for f in fields(Args) if f.name != "resume"}
-        ignored = [f"--{k.replace('_', '-')} {v}" for k, v in given.items() if k in checkpoint["args"]
-                   and v != checkpoint["args"][k] and v != getattr(default or Args(), k)]
+        run = checkpoint["args"]
+        ignored = [f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("resume", "total_timesteps", *OUTPUT_FLAGS)
+                   and k in run and v != run[k] and given(k)]
         if ignored:
             print(f"warning: --resume continues with the flags the run started with; ignored: {', '.join(ignored)}", file=sys.stderr)
-        args = Args(**{**checkpoint["args"], "resume": args.resume})
-    check_flags(args, positive=("eval_episodes", "video_frequency"), non_negative=("checkpoint_frequency",))
+        total = run["total_timesteps"]
+        if given("total_timesteps") and args.total_timesteps != total:
+            if args.total_timesteps < total:
+                fail(f"--total-timesteps {args.total_timesteps} is below the run's {total}: --resume extends a run, "
+                     "it does not shorten one")
+            print(f"extending the run from --total-timesteps {total} to {args.total_timesteps}: schedules over the run "
+                  "(a learning rate annealed to 0, a linear ε) now span the new total")
+            total = args.total_timesteps
+        args = Args(**{**run, "resume": args.resume, "total_timesteps": total, "save_model": args.save_model,
+                       **{k: getattr(args, k) for k in OUTPUT_FLAGS if given(k)}})
+        step, per_iteration = checkpoint["global_step"], args.num_envs * getattr(args, "num_steps", 1)
+        if step + per_iteration > total:  # no further iteration fits
+            fail(f"--resume {args.resume!r}: the run is finished (step {step} of --total-timesteps {total}); a larger "
+                 f"--total-timesteps trains it further, and --eval-model {args.resume} evaluates its policy")
+    check_flags(args, positive=("eval_episodes", "video_frequency"), non_negative=("checkpoint_frequency", "eval_frequency"))
     if args.eval_model is None:  # the environment's spaces first: a wrong env explains the rest
         probe_env(args.env_id, spaces, render=args.capture_video)
     args.check()  # the script's own flags
     return args, checkpoint
+
+
+SIGNAL_NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+
+
+def say_now(line: str) -> None:
+    """A line written at once from a signal handler: straight to the file descriptor, since the handler may run
+    while Python's own sys.stderr is in the middle of a write (which it cannot enter again)."""
+    os.write(2, f"\n{line}\n".encode())
+
+
+def exit_on_signals(what: str) -> None:
+    """Until a run takes them over: Ctrl-C or SIGTERM ends the process with one line, no traceback."""
+    def stop(signum, frame):
+        say_now(f"{SIGNAL_NAMES[signum]}: {what}")
+        os._exit(128 + signum)
+    for signum in SIGNAL_NAMES:
+        signal.signal(signum, stop)
 
 
 def probe_env(env_id: str, spaces: tuple, render: bool = False) -> tuple:
@@ -219,7 +273,9 @@ class Run:
     def __init__(self, args, checkpoint: Optional[dict], total_steps: int, learning_starts: int = 0):
         self.args, self.checkpoint, self.learning_starts = args, checkpoint, learning_starts
         self.name = checkpoint["run_name"] if checkpoint else f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
-        self.global_step = self.start_step = checkpoint["global_step"] if checkpoint else 0
+        self.global_step = self.start_step = self.iteration_step = checkpoint["global_step"] if checkpoint else 0
+        self.checkpoint_step, self.dropped, self.saved = None, 0, {}  # the step of the checkpoint this run wrote last; files
+        self.interrupted, self.signum, self.finishing, self.after_training = None, 0, False, False  # interrupted: the signal's name
         random.seed(args.seed)
         np.random.seed(args.seed)
         torch.manual_seed(args.seed)
@@ -240,6 +296,9 @@ class Run:
             except Exception as e:  # no network, no API key, ...: the local log still has everything
                 print(f"warning: --track: wandb did not start ({first_line(e)}); the run goes on, logged to runs/{self.name} only",
                       file=sys.stderr)
+        self.logged_step = last_logged_step(f"runs/{self.name}") if checkpoint else None  # how far the log of the run went
+        for signum in SIGNAL_NAMES:  # from here on, a run folder exists: Ctrl-C and SIGTERM keep what they can
+            signal.signal(signum, self.on_signal)
         # on --resume, the same log: TensorBoard drops what the killed run logged after its checkpoint
         self.writer = SummaryWriter(f"runs/{self.name}", purge_step=self.global_step + 1 if checkpoint else None)
         if checkpoint is None:
@@ -247,20 +306,33 @@ class Run:
         # refreshed every second, with the rate over that second: after --learning-starts it shows the training speed
         self.progress = tqdm(total=total_steps, initial=self.global_step, unit="step", dynamic_ncols=True, mininterval=1.0, miniters=1,
                              smoothing=1.0)
-        self.start_time, self.train_start, self.interrupted, self.state = time.time(), None, False, {}
+        self.start_time, self.train_start, self.state, self.policy = time.time(), None, {}, None
+        self.returns = collections.deque(maxlen=10)  # the last training episodes' returns, for the summary
+        self.best = checkpoint.get("best_eval") if checkpoint else None  # --eval-frequency: (mean return, step) of the best
+        self.sps, self.evaluation = None, None
         self.videos_uploaded = set(glob.glob(f"videos/{self.name}/*.mp4"))  # a resumed run uploaded these already
         self.cores = CoreShare(self.writer)
-        signal.signal(signal.SIGINT, self.on_ctrl_c)
 
-    def on_ctrl_c(self, signum, frame) -> None:
-        """Ctrl-C: finish the current iteration, then flush, save and exit; a second Ctrl-C kills."""
-        self.interrupted = True
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    def on_signal(self, signum, frame) -> None:
+        """Ctrl-C or SIGTERM, said at once: the loop stops after the current iteration (PPO and A2C: inside a rollout too),
+        then the run saves what it can and exits; a second one stops at once, saving nothing more."""
+        name = SIGNAL_NAMES[signum]
+        if self.interrupted:
+            say_now(f"{name} again: stopped at once, saving nothing more; kept: {self.kept(flushed=False)}")
+            os._exit(128 + signum)
+        self.interrupted, self.signum, self.after_training = name, signum, self.finishing
+        if self.finishing:
+            say_now(f"{name}: the evaluation stops after this episode ({name} again stops at once)")
+        else:
+            keep = ", ".join(["the log", *(["the model"] if self.args.save_model else []),
+                              *(["a checkpoint"] if self.args.checkpoint_frequency else [])])
+            say_now(f"{name}: stopping after this iteration, then keeping {keep} ({name} again stops at once, saving nothing more)")
 
-    def start(self, state: dict) -> np.ndarray:
+    def start(self, state: dict, policy: Optional[Callable] = None) -> np.ndarray:
         """Resets the environments (seeds drawn from --seed) and returns the first observations; on --resume, first
-        restores `state` and the random generators, and restarts the environments (not saved) with seeds from --seed and the step."""
-        self.state = state
+        restores `state` and the random generators, and restarts the environments (not saved) with seeds from --seed and
+        the step. `policy` (observation → action, numpy; see `evaluate`) is the deterministic policy the evaluations play."""
+        self.state, self.policy = state, policy
         n = self.args.num_envs
         obs, _ = self.envs.reset(seed=seeds(self.args.seed, RESUMED_RESETS, n, self.global_step) if self.checkpoint
                                  else seeds(self.args.seed, ENV_RESETS, n))
@@ -275,7 +347,9 @@ class Run:
                 elif value is not None:
                     load_buffer_state(value, saved)
             set_rng_state(self.checkpoint["rng"], self.envs)
-            print(f"resuming {self.name} at step {self.global_step} (with the flags it was started with)")
+            redone = (f"; the steps the run made after it (its log reached step {self.logged_step}) are run again"
+                      if self.logged_step and self.logged_step > self.global_step else "")
+            print(f"resuming {self.name} at step {self.global_step}, its checkpoint's (with the flags it was started with){redone}")
         return obs
 
     def record(self, global_step: int, infos: dict) -> None:
@@ -289,6 +363,7 @@ class Run:
                 self.writer.add_scalar("charts/episodic_return", infos["episode"]["r"][i], global_step)
                 self.writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
                 self.progress.set_postfix(episodic_return=f"{infos['episode']['r'][i]:.1f}", refresh=False)
+                self.returns.append(float(infos["episode"]["r"][i]))
             self.upload_videos()
 
     def log(self, global_step: int, scalars: dict, sps: bool = True) -> None:
@@ -303,16 +378,18 @@ class Run:
 
     def stop_if_not_finite(self, values: dict) -> None:
         """The NaN guard. gradient_step skips a step whose loss is not finite (no network takes one); once per logging
-        interval, the run stops if one was skipped or a logged loss is not finite, its last good state in a checkpoint."""
+        interval, the run stops if one was skipped, its last good state in a checkpoint, naming a logged loss that is not
+        finite. A diagnostic that is not finite (explained variance of a one-step rollout, ...) is logged as it is."""
         skipped = sum(getattr(v, "skipped", 0) for v in self.state.values() if isinstance(v, torch.optim.Optimizer))
-        bad = [f"{tag} is {v}" for tag, v in values.items() if tag.startswith("losses/") and not np.isfinite(v)]
-        if skipped or bad:
+        if skipped:
+            bad = sorted((f"{tag} is {v}" for tag, v in values.items() if tag.startswith("losses/") and not np.isfinite(v)),
+                         key=lambda said: "_loss " not in said)  # a loss a step follows, rather than a diagnostic
             path = self.save_checkpoint()
             self.progress.close()
             self.writer.close()
-            what = bad[0] if bad else "a loss was not finite"
-            fail(f"{what} at step {self.global_step}; {skipped} gradient steps with a loss that was not finite were skipped, "
-                 f"no network took one, and the last good state is saved in {path}")
+            fail(f"{bad[0] if bad else 'a loss was not finite'} at step {self.global_step}; {skipped} gradient steps with a loss "
+                 f"that was not finite were skipped, no network took one, and the last good state is saved in {path} "
+                 f"(--eval-model {path} evaluates its policy)")
 
     def save_checkpoint(self) -> str:
         """Everything --resume needs, written atomically: a crash during the save leaves the previous checkpoint whole."""
@@ -320,63 +397,115 @@ class Run:
         self.writer.flush()  # the log reaches this step on disk before a checkpoint says it does
         state = {k: v.detach() if isinstance(v, torch.Tensor) else None if v is None else
                  v.state_dict() if hasattr(v, "state_dict") else buffer_state(v) for k, v in self.state.items()}
-        with open(path + ".tmp", "wb") as f:
-            torch.save({"script": script_name() + ".py", "format": CHECKPOINT_FORMAT, "args": vars(self.args),
-                        "run_name": self.name, "wandb_id": self.wandb_id, "global_step": self.global_step,
-                        "state": state, "rng": rng_state(self.envs)}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(path + ".tmp", path)
+        save_atomically({"script": script_name() + ".py", "format": CHECKPOINT_FORMAT, "args": vars(self.args),
+                         "run_name": self.name, "wandb_id": self.wandb_id, "global_step": self.global_step,
+                         "state": state, "rng": rng_state(self.envs), "best_eval": self.best}, path)
+        self.checkpoint_step, self.saved["checkpoint"] = self.global_step, f"{path} (step {self.global_step})"
+        return path
+
+    def save_model(self, model: dict, path: str) -> str:
+        """A model file: `model` (the script's networks, as it names them), the run's flags and the script that saved it."""
+        save_atomically({**model, "args": vars(self.args), "script": script_name() + ".py"}, path)
         return path
 
     def end_iteration(self, global_step: int, steps_per_iteration: int) -> bool:
-        """A checkpoint every --checkpoint-frequency steps; True on Ctrl-C (the loop then stops)."""
+        """An evaluation every --eval-frequency steps, a checkpoint every --checkpoint-frequency steps; True once
+        Ctrl-C or SIGTERM came (the loop then stops)."""
+        self.iteration_step = global_step
         self.cores.check(global_step)
+        if self.args.eval_frequency > 0 and global_step % self.args.eval_frequency < steps_per_iteration:
+            self.evaluate_during_training(global_step)
         if self.args.checkpoint_frequency > 0 and global_step % self.args.checkpoint_frequency < steps_per_iteration:
             self.save_checkpoint()
-        if self.interrupted:
-            kept = [f"the log in runs/{self.name}"]
-            if self.args.checkpoint_frequency > 0:
-                kept.append(f"a checkpoint in {self.save_checkpoint()} (continue with --resume)")
-            if self.args.save_model:
-                kept.append("the model (saved next)")
-            tqdm.write(f"interrupted at step {global_step}: keeping {', '.join(kept)}")
-            if not (self.args.save_model or self.args.checkpoint_frequency):
-                tqdm.write("no model was saved: --save-model saves one when a run ends or is interrupted, "
-                           "--checkpoint-frequency N keeps a resumable checkpoint")
-        return self.interrupted
+        return bool(self.interrupted)
 
-    def finish(self, model: dict, policy: Callable, evaluate_kwargs: Optional[dict] = None) -> Optional[list]:
-        """The end of training: the training phase's speed, and with --save-model the model (`model`,
-        plus the run's flags) and its evaluation with `policy` (see `evaluate`). Returns the evaluation."""
+    def evaluate_during_training(self, global_step: int) -> None:
+        """--eval-frequency: --eval-episodes episodes of the deterministic policy on an environment of their own (the
+        training's random generators untouched); the best mean so far keeps its model beside the last one."""
+        returns = evaluate(self.args.env_id, self.policy, self.args.eval_episodes, self.args.seed, stop=lambda: self.interrupted)
+        if len(returns) < self.args.eval_episodes:  # stopped by a signal: not a full evaluation
+            return
+        mean = float(np.mean(returns))
+        self.writer.add_scalar("eval/episodic_return", mean, global_step)
+        best = self.best is None or mean > self.best[0]
+        if best:
+            self.best = (mean, global_step)
+            if self.args.save_model:
+                self.saved["best model"] = self.save_model(model_of(self.state), f"runs/{self.name}/{self.args.exp_name}-best.pt")
+        tqdm.write(f"eval at step {global_step}: {mean:.1f} ± {np.std(returns):.1f} over {len(returns)} episodes"
+                   + (" (the best so far)" if best else f" (the best: {self.best[0]:.1f} at step {self.best[1]})"))
+
+    def finish(self, model: dict, evaluate_kwargs: Optional[dict] = None) -> Optional[list]:
+        """The end of training, however the loop ended: the training phase's speed; with --save-model, the model (`model`,
+        plus the run's flags) and, if the run was not stopped, its evaluation (see `evaluate`); with --checkpoint-frequency,
+        a checkpoint (to continue a stopped run, or extend a finished one). Returns the evaluation."""
         self.stop_if_not_finite({})
+        self.finishing = True
         self.progress.close()
         self.envs.close()
+        self.dropped = self.global_step - self.iteration_step  # stopped inside a PPO/A2C rollout: that rollout is dropped
+        self.global_step = self.iteration_step
         if self.train_start is not None and self.global_step > self.train_start[1]:
-            sps = (self.global_step - self.train_start[1]) / (time.time() - self.train_start[0] - COMPILING["seconds"])
-            print(f"training-phase SPS: {sps:.1f} (steps after --learning-starts per second" +
-                  (f", not counting {COMPILING['seconds']:.1f} s of compiling)" if COMPILING["seconds"] else ")"))
+            self.sps = (self.global_step - self.train_start[1]) / (time.time() - self.train_start[0] - COMPILING["seconds"])
+        if self.args.save_model:  # first: a SIGTERM's grace period may end before a large checkpoint is written
+            self.saved["model"] = self.save_model(model, f"runs/{self.name}/{self.args.exp_name}.pt")
+        if self.best is not None and os.path.isfile(f"runs/{self.name}/{self.args.exp_name}-best.pt"):  # (a resumed run's too)
+            self.saved.setdefault("best model", f"runs/{self.name}/{self.args.exp_name}-best.pt")
+        if self.args.checkpoint_frequency > 0 and self.checkpoint_step != self.global_step:
+            self.save_checkpoint()
         result = None
-        if self.args.save_model:
-            path = f"runs/{self.name}/{self.args.exp_name}.pt"
-            torch.save({**model, "args": vars(self.args)}, path)
-            print(f"model saved to {path}")
-            if not self.interrupted:
-                result = evaluate(self.args.env_id, policy, self.args.eval_episodes, self.args.seed,
-                                  f"videos/{self.name}" if self.args.capture_video else None, **(evaluate_kwargs or {}))
-                returns = result[0] if isinstance(result, tuple) else result
-                for episode, episodic_return in enumerate(returns):
-                    self.writer.add_scalar("eval/episodic_return", episodic_return, episode)
-                print(f"eval/episodic_return: {np.mean(returns):.1f} ± {np.std(returns):.1f} over {len(returns)} episodes")
-        return result
+        if self.args.save_model and not self.interrupted:
+            result = evaluate(self.args.env_id, self.policy, self.args.eval_episodes, self.args.seed,
+                              f"videos/{self.name}" if self.args.capture_video else None, stop=lambda: self.interrupted,
+                              **(evaluate_kwargs or {}))
+            self.evaluation = result[0] if isinstance(result, tuple) else result
+            for episode, episodic_return in enumerate(self.evaluation):
+                self.writer.add_scalar("eval/episodic_return", episodic_return, episode)
+        return result if self.evaluation else None
 
     def close(self) -> None:
+        """The log closed, the videos uploaded, then the summary; a run stopped by a signal exits with 128 + its number."""
         self.writer.close()
         if self.wandb is not None:
             self.upload_videos()
             self.wandb.finish()
+        print(self.summary())
         if self.interrupted:
-            sys.exit(130)
+            sys.exit(128 + self.signum)
+
+    def summary(self) -> str:
+        """How the run ended and what it kept, in its first line; then its returns, evaluation and speed."""
+        if not self.interrupted:
+            how = f"finished at step {self.global_step}"
+        elif self.after_training:  # the signal came during the evaluation
+            how = f"finished at step {self.global_step}, the evaluation stopped by {self.interrupted}"
+        else:
+            how = f"stopped by {self.interrupted} at step {self.global_step}" + (
+                f" (the {self.dropped} steps of the rollout in progress dropped)" if self.dropped else "")
+        missing = [] if self.args.save_model else ["no model (--no-save-model)"]
+        if self.interrupted and not (self.after_training or self.args.checkpoint_frequency):
+            missing.append("no checkpoint to resume (--checkpoint-frequency N keeps one)")
+        lines = [f"{how}: kept {self.kept()}" + (f"; {', '.join(missing)}" if missing else "")]
+        if self.returns:
+            lines.append(f"  training episodes, the last {len(self.returns)}: {np.mean(self.returns):.1f} ± {np.std(self.returns):.1f}")
+        if self.best is not None:
+            lines.append(f"  best evaluation during training (--eval-frequency): {self.best[0]:.1f} at step {self.best[1]}")
+        if self.evaluation:
+            lines.append(f"  evaluation of the deterministic policy (eval/episodic_return): {np.mean(self.evaluation):.1f} ± "
+                         f"{np.std(self.evaluation):.1f} over {len(self.evaluation)} episodes"
+                         + (f" (of {self.args.eval_episodes}: stopped)" if len(self.evaluation) < self.args.eval_episodes else ""))
+        if self.sps is not None:
+            phase = ("steps per second after --learning-starts, gradient steps included" if hasattr(self.args, "learning_starts")
+                     else "steps per second, updates included")
+            compiling = f", not counting {COMPILING['seconds']:.1f} s of compiling" if COMPILING["seconds"] else ""
+            lines.append(f"  training-phase SPS: {self.sps:.1f} ({phase}{compiling}; TensorBoard's charts/SPS counts from the start)")
+        return "\n".join(lines)
+
+    def kept(self, flushed: bool = True) -> str:
+        """The files the run has written: its log, model, best model, checkpoint and videos."""
+        files = [f"the log in runs/{self.name}" + ("" if flushed else " (to its last flush)")]
+        files += [f"the {what} in {self.saved[what]}" for what in ("model", "best model", "checkpoint") if what in self.saved]
+        return ", ".join(files + ([f"videos in videos/{self.name}/"] if self.args.capture_video else []))
 
     def upload_videos(self) -> None:
         """--capture-video with --track: each finished video file goes to the wandb run once."""
@@ -388,6 +517,33 @@ class Run:
             if path not in self.videos_uploaded:
                 self.videos_uploaded.add(path)
                 self.wandb.log({f"videos/{os.path.basename(path).split('-')[0]}": wandb.Video(path, format="mp4")})
+
+
+def model_of(state: dict) -> dict:
+    """The model in a run's state: what is not an optimizer or a replay buffer (as `finish` is given it by the scripts)."""
+    return {k: v.detach().clone() if isinstance(v, torch.Tensor) else v.state_dict() for k, v in state.items()
+            if v is not None and not isinstance(v, torch.optim.Optimizer) and (isinstance(v, torch.Tensor) or hasattr(v, "state_dict"))}
+
+
+def save_atomically(content: dict, path: str) -> None:
+    """torch.save to a temporary file, flushed to disk, then renamed over `path`: a crash or a kill during the save
+    leaves the previous file whole."""
+    with open(path + ".tmp", "wb") as f:
+        torch.save(content, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(path + ".tmp", path)
+
+
+def last_logged_step(folder: str) -> Optional[int]:
+    """The last step in the newest TensorBoard file of a run's log (what a killed run logged), or None."""
+    try:
+        from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+        newest = max(glob.glob(f"{folder}/events.out.tfevents.*"), key=os.path.getmtime)
+        return max((event.step for event in EventFileLoader(newest).Load()), default=None)
+    except Exception:  # no log, or one that cannot be read: the resume line just says less
+        return None
 
 
 class CoreShare:
@@ -573,16 +729,19 @@ def load_checkpoint(path: str) -> dict:
 # ---------------------------------------------------------------------------------------------
 @torch.no_grad()
 def evaluate(env_id: str, policy: Callable, episodes: int, seed: int, video_folder: Optional[str] = None,
-             trajectories: bool = False):
+             trajectories: bool = False, stop: Callable = lambda: False):
     """Returns of `policy` (observation → action, numpy) over `episodes` fresh episodes, the same ones for the same `seed`;
-    with a video folder, the first is recorded; with `trajectories`, also each one's (observations, actions, rewards, terminated)."""
-    env = gym.make(env_id, render_mode="rgb_array" if video_folder else None)
+    with a video folder, the first is recorded; with `trajectories`, also each one's (observations, actions, rewards, terminated).
+    Once `stop()` is true, no further episode starts."""
+    env = gym.make(env_id, **({"render_mode": "rgb_array"} if video_folder else {}))  # (an env may take no render_mode)
     if video_folder is not None:
         with warnings.catch_warnings():  # the folder holds the training videos; eval-episode-* are new names
             warnings.filterwarnings("ignore", message=".*Overwriting existing videos.*")
             env = gym.wrappers.RecordVideo(env, video_folder, episode_trigger=lambda episode: episode == 0, name_prefix="eval")
     returns, episodes_seen, episode_seeds = [], [], seeds(seed, EVALUATION, episodes)
     for episode in range(episodes):
+        if stop():
+            break
         obs, _ = env.reset(seed=episode_seeds[episode])
         done, episodic_return, seen = False, 0.0, ([], [], [], False)
         while not done:
@@ -599,26 +758,75 @@ def evaluate(env_id: str, policy: Callable, episodes: int, seed: int, video_fold
 
 
 def load_model(args, keys: tuple) -> tuple[dict, gym.Env]:
-    """--eval-model: the saved dict (checked for `keys`) and its run's environment, or one line."""
-    script = script_name() + ".py"
-    saved = read_torch_file("--eval-model", args.eval_model, f"a model saved by {script} --save-model")
-    if "global_step" in saved and "state" in saved:
-        fail(f"--eval-model {args.eval_model!r} is a checkpoint, not a saved model: continue it with --resume")
+    """--eval-model: the saved dict (checked for `keys`; from a checkpoint, the networks in its state) and the environment
+    to evaluate on (the run's, or --env-id's where its spaces match), or one line."""
+    script, path = script_name() + ".py", args.eval_model
+    exit_on_signals("the evaluation stopped")
+    saved = read_torch_file("--eval-model", path, f"a model saved by {script}, or a checkpoint of its runs")
+    saver = saved.get("script")
+    if saver is None and isinstance(saved.get("args"), dict):  # a file from before files named their script: its flags tell
+        foreign = [f"--{k.replace('_', '-')}" for k in saved["args"] if k not in vars(args)]
+        if foreign:
+            fail(f"--eval-model {path!r} was saved by another script than {script} (its flags {', '.join(foreign[:3])} are not "
+                 f"{script}'s): evaluate it with the script that saved it")
+    if saver is not None and saver != script:
+        fail(f"--eval-model {path!r} was saved by {saver}, not {script}: evaluate it with python {saver} --eval-model {path}")
+    if "global_step" in saved:  # a checkpoint: the policy is in its state
+        if saved.get("format") != CHECKPOINT_FORMAT:
+            fail(f"--eval-model {path!r} is a checkpoint of an earlier format ({saved.get('format', 1)}; this version reads "
+                 f"{CHECKPOINT_FORMAT}): only a model saved by --save-model from that run can be evaluated")
+        print(f"evaluating the policy in the checkpoint of {saved['run_name']} at step {saved['global_step']}")
+        saved = {**saved["state"], "args": saved["args"]}
     missing = [k for k in (*keys, "args") if k not in saved]
     if missing:
-        fail(f"--eval-model {args.eval_model!r} is not a model saved by {script} (it has no {', '.join(missing)})")
+        fail(f"--eval-model {path!r} is not a model saved by {script} (it has no {', '.join(missing)})")
+    env, env_id = make_or_fail(saved["args"]["env_id"], f"--eval-model {path!r}: its environment"), saved["args"]["env_id"]
+    if given("env_id") and args.env_id != env_id:  # another environment, if the networks fit it
+        other = make_or_fail(args.env_id, f"--env-id {args.env_id!r}")
+        differ = [difference for difference in (space_difference("observation", env.observation_space, other.observation_space),
+                                                space_difference("action", env.action_space, other.action_space)) if difference]
+        if differ:
+            fail(f"--env-id {args.env_id}: the model was trained on {env_id}, and {args.env_id} has {' and '.join(differ)}; "
+                 f"leave out --env-id to evaluate on {env_id}")
+        print(f"evaluating on {args.env_id} (--env-id), not on {env_id}, the model's environment: their spaces match")
+        env = other
+    return saved, env
+
+
+def make_or_fail(env_id: str, what: str) -> gym.Env:
     try:
-        return saved, gym.make(saved["args"]["env_id"])
+        return gym.make(env_id)
     except Exception as e:
-        fail(f"--eval-model {args.eval_model!r}: its environment cannot be made ({first_line(e)})")
+        fail(f"{what} cannot be made ({first_line(e)})")
+
+
+def space_difference(what: str, ours: gym.Space, theirs: gym.Space) -> Optional[str]:
+    """How `theirs` differs from `ours` so that a network made for `ours` does not fit it or acts outside it, or None."""
+    brief = lambda space: f"Box{space.shape}" if isinstance(space, gym.spaces.Box) else str(space)  # noqa: E731
+    if isinstance(ours, gym.spaces.Discrete) and isinstance(theirs, gym.spaces.Discrete) and ours.n == theirs.n:
+        return None
+    if isinstance(ours, gym.spaces.Box) and isinstance(theirs, gym.spaces.Box) and ours.shape == theirs.shape:
+        if what == "observation" or (np.array_equal(ours.low, theirs.low) and np.array_equal(ours.high, theirs.high)):
+            return None
+        return f"other action bounds ({theirs.low.tolist()} to {theirs.high.tolist()}, not {ours.low.tolist()} to {ours.high.tolist()})"
+    return f"an {what} space {brief(theirs)}, not {brief(ours)}"
 
 
 def load_weights(module: torch.nn.Module, weights: dict, args) -> torch.nn.Module:
-    """module.load_state_dict(weights), or one line when they do not fit (another script's, another env's)."""
+    """module.load_state_dict(weights), or one line naming what does not fit (another script's network, another env's)."""
+    expected = module.state_dict()
+    names = lambda keys: ", ".join(keys[:3]) + (f" (and {len(keys) - 3} more)" if len(keys) > 3 else "")  # noqa: E731
+    missing, unknown = [k for k in expected if k not in weights], [k for k in weights if k not in expected]
+    shapes = [f"{k} {tuple(weights[k].shape)} (not {tuple(v.shape)})" for k, v in expected.items()
+              if k in weights and getattr(weights[k], "shape", v.shape) != v.shape]
+    wrong = ([f"no {names(missing)}"] if missing else []) + ([f"{names(unknown)}, which it has not"] if unknown else []) + shapes[:2]
+    if wrong:
+        fail(f"--eval-model {args.eval_model!r} does not fit {script_name()}.py's {type(module).__name__}: the file has "
+             f"{'; '.join(wrong)}")
     try:
         module.load_state_dict(weights)
     except (RuntimeError, KeyError, TypeError, AttributeError) as e:
-        fail(f"--eval-model {args.eval_model!r} is not a model saved by {script_name()}.py: {first_line(e)}")
+        fail(f"--eval-model {args.eval_model!r} does not fit {script_name()}.py's {type(module).__name__} ({first_line(e)})")
     return module.to(device(args))
 
 

@@ -337,7 +337,8 @@ def train(args: Args, checkpoint: dict | None) -> None:
     to_tensor = lambda x: torch.as_tensor(x, dtype=torch.float32, device=device)  # noqa: E731
     # what a checkpoint holds (the normaliser's per-environment discounted returns restart at 0 on --resume,
     # as the environments do; its statistics are restored before it sees the first observation)
-    next_obs = normalizer.obs(run.start(dict(agent=agent, optimizer=optimizer, normalizer=normalizer)))
+    next_obs = normalizer.obs(run.start(dict(agent=agent, optimizer=optimizer, normalizer=normalizer),
+                                        policy(agent, normalizer, space, device)))
     learn = plumbing.compiled(update, (optimizer,)) if args.compile else update  # step 3 below
 
     # The notes draw this loop as a figure, batch actor-critic's [002 actor-critic method 5.] and PPO's
@@ -350,6 +351,8 @@ def train(args: Args, checkpoint: dict | None) -> None:
 
         # 1. collect a rollout of num_steps steps per environment with the current π_θ
         for step in range(args.num_steps):
+            if run.interrupted:  # Ctrl-C or SIGTERM: stop inside the rollout (one can take seconds), dropping its part
+                break
             with torch.inference_mode():
                 action = agent.sample(agent.distribution(to_tensor(next_obs)))  # a_t ~ π_θ(·|s_t)
             env_action = action.cpu().numpy()
@@ -367,6 +370,8 @@ def train(args: Args, checkpoint: dict | None) -> None:
             next_obs = normalizer.obs(obs_raw)
             global_step += args.num_envs  # the step count, all environments counted
             run.record(global_step, infos)  # the episodes that ended, already reset: log them
+        if run.interrupted:
+            break
 
         # 2. log π_θ(a_t|s_t) and V_φ(s_t) of the π_θ and V_φ that collected the rollout (unchanged while it ran),
         #    in one pass over all its steps; advantages Â_t by GAE(λ) and value targets R_t, bootstrapped from V_φ(s_T)
@@ -392,7 +397,7 @@ def train(args: Args, checkpoint: dict | None) -> None:
         if run.end_iteration(global_step, batch_size):  # checkpoints; Ctrl-C stops here
             break
 
-    run.finish({"agent": agent.state_dict(), "normalizer": normalizer.state_dict()}, policy(agent, normalizer, space, device))
+    run.finish({"agent": agent.state_dict(), "normalizer": normalizer.state_dict()})
     run.close()
 
 

@@ -65,7 +65,8 @@ class Args(plumbing.RunArgs):
     def check(self) -> None:
         """One clear line for a bad flag, before anything is built."""
         plumbing.check_flags(self, positive=("total_timesteps", "num_envs", "buffer_size", "batch_size", "policy_frequency",
-                                             "target_network_frequency"), non_negative=("learning_starts",), fractions=("gamma", "tau"))
+                                             "target_network_frequency", "policy_lr", "q_lr", "alpha"),
+                             non_negative=("learning_starts",), fractions=("gamma", "tau"))
         if self.tau == 0:
             plumbing.fail("--tau must be above 0 (got 0): the targets would never move")
         if self.learning_starts >= self.total_timesteps and self.eval_model is None:
@@ -303,7 +304,7 @@ def train(args: Args, checkpoint: dict | None) -> None:
     rb = ReplayBuffer(args.buffer_size, obs_dim, act_dim, device)
     # what a checkpoint holds: everything the algorithm has learned or stored
     obs = run.start(dict(actor=actor, qf=qf, qf_target=qf_target, log_alpha=log_alpha, q_optimizer=opt.q,
-                         actor_optimizer=opt.actor, a_optimizer=opt.alpha, rb=rb))
+                         actor_optimizer=opt.actor, a_optimizer=opt.alpha, rb=rb), policy(actor, device))
     learn = plumbing.compiled(update, opt) if args.compile else update  # the notes' update steps g.2–g.4
 
     losses = {}  # the latest of each loss, logged every 100 iterations
@@ -339,7 +340,7 @@ def train(args: Args, checkpoint: dict | None) -> None:
             break
 
     run.finish({"actor": actor.state_dict(), "qf": qf.state_dict(), "qf_target": qf_target.state_dict(),
-                "log_alpha": log_alpha.detach()}, policy(actor, device))
+                "log_alpha": log_alpha.detach()})
     run.close()
 
 

@@ -58,7 +58,7 @@ class Args(plumbing.RunArgs):
 
     def check(self) -> None:
         """One clear line for a bad flag, before anything is built."""
-        plumbing.check_flags(self, positive=("total_timesteps", "num_envs", "buffer_size", "batch_size", "policy_frequency"),
+        plumbing.check_flags(self, positive=("total_timesteps", "num_envs", "buffer_size", "batch_size", "policy_frequency", "learning_rate"),
                              non_negative=("learning_starts", "exploration_noise", "policy_noise", "noise_clip"),
                              fractions=("gamma", "tau"))
         if self.tau == 0:
@@ -247,7 +247,7 @@ def train(args: Args, checkpoint: dict | None) -> None:
     rb = ReplayBuffer(args.buffer_size, obs_dim, act_dim, device)
     # what a checkpoint holds: everything the algorithm has learned or stored
     obs = run.start(dict(actor=actor, actor_target=actor_target, qf=qf, qf_target=qf_target, q_optimizer=opt.q,
-                         actor_optimizer=opt.actor, rb=rb))
+                         actor_optimizer=opt.actor, rb=rb), policy(actor, device))
     learn = plumbing.compiled(update, opt) if args.compile else update  # the notes' update steps g.2–g.4
 
     losses = {}  # the latest of each loss, logged every 100 iterations
@@ -283,7 +283,7 @@ def train(args: Args, checkpoint: dict | None) -> None:
             break
 
     run.finish({"actor": actor.state_dict(), "actor_target": actor_target.state_dict(), "qf": qf.state_dict(),
-                "qf_target": qf_target.state_dict()}, policy(actor, device))
+                "qf_target": qf_target.state_dict()})
     run.close()
 
 

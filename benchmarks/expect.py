@@ -413,6 +413,8 @@ def main(argv=None) -> None:
     p.add_argument("--plan", action="store_true", help="run and write nothing: per row and arm, which runs --write would keep "
                    "and which it would run, and why (the files changed since the commit a kept run was measured at)")
     args = p.parse_args(argv)
+    if args.write:  # before hours of runs, not after: the plot needs matplotlib
+        plot.need("matplotlib")
     runs, kept = plan(args), read_kept()
     if args.plan:
         found = states(runs, kept, args.out)

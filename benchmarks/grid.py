@@ -17,7 +17,7 @@ settings. The gathered `{out}/results.csv` has one row per measurement:
 
 where `tag` is a TensorBoard tag of the run (`charts/episodic_return` and any `--tags`) or a final
 figure: `final/return_last10` (mean of the last 10 episodic returns), `final/eval_return` (mean of
-the evaluation episodes, with --save-model), `final/sps` (the script's training-phase SPS) and
+the evaluation episodes at the end; none with --no-save-model), `final/sps` (the script's training-phase SPS) and
 `final/seconds` (wall time of the run) and `final/peak_rss_mib` (the script process's peak resident
 memory, from wait4; processes it starts, such as torch.compile's workers, are not counted).
 
@@ -228,7 +228,10 @@ def run_local(todo: list[Run], workers: int, progress) -> list[str]:
 def run_ray(todo: list[Run], address: str, gpus_per_run: float, progress) -> list[str]:
     """One Ray task per run, with its CPUs (and GPUs) declared; the rows come back to this driver.
     Every node needs this repository at the same path and the packages of requirements.txt."""
-    import ray
+    try:
+        import ray
+    except ImportError:
+        sys.exit("error: --backend ray needs Ray, which is not installed: pip install -r requirements-grid.txt")
 
     try:
         ray.init(address=None if address == "local" else address, log_to_driver=False)

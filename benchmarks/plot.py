@@ -24,6 +24,7 @@ Run:  python benchmarks/plot.py results/sac/results.csv --out docs/claims/sac
 import argparse
 import contextlib
 import csv
+import importlib
 import sys
 import warnings
 from collections import defaultdict
@@ -204,7 +205,17 @@ def plot(series: dict, tag: str, window: int, points: int, title: str, path: Pat
     plt.close(fig)
 
 
+def need(*modules: str) -> None:
+    """One line, not a traceback, where a package the benchmarks need beyond requirements.txt is missing."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            sys.exit(f"error: {Path(sys.argv[0]).name} needs {module}, which is not installed: pip install -r requirements-grid.txt")
+
+
 def main(argv=None) -> None:
+    need("matplotlib", "rliable")
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("csv", type=Path, nargs="+", help="results.csv written by benchmarks/grid.py (and more in its format)")
     p.add_argument("--out", type=Path, required=True, help="writes OUT.png and OUT.md")

@@ -92,7 +92,7 @@ def run_ours(args: argparse.Namespace, clock: Clock) -> None:
 
     plumbing.Run = Run
     sys.argv = [script.__file__, "--env-id", "Hopper-v4", "--seed", str(args.seed), "--learning-starts", str(args.learning_starts),
-                "--total-timesteps", str(start_at + args.steps), "--no-cuda", *(["--compile"] if args.compile else [])]
+                "--total-timesteps", str(start_at + args.steps), "--no-cuda", "--no-save-model", *(["--compile"] if args.compile else [])]
     flags, checkpoint = plumbing.parse(script.Args, (gym.spaces.Box,))
     script.train(flags, checkpoint)
 

@@ -1,6 +1,7 @@
-"""plumbing.py's own pieces, tested directly: the seeds of a run's random streams, and the thread count
-shared with other processes."""
+"""plumbing.py's own pieces, tested directly: the seeds of a run's random streams, the thread count shared with
+other processes, the NaN guard's reading of diagnostics, flags, spaces and weights that do not fit."""
 import os
+import sys
 
 import gymnasium as gym
 import numpy as np
@@ -83,3 +84,76 @@ def test_torch_gives_busy_cores_back_and_takes_them_again(monkeypatch, capsys):
         assert after(3.0, 600, 0, 6) == 2  # the user's count stays
     finally:
         torch.set_num_threads(before)
+
+
+class Closable:
+    def close(self):
+        pass
+
+
+def test_a_diagnostic_that_is_not_finite_never_stops_a_run():
+    """Only a skipped gradient step (a loss a step follows was not finite) stops the run; the line names such a loss
+    before a diagnostic. At 145f397 a NaN explained variance stopped A2C's one-step rollouts."""
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    run = plumbing.Run.__new__(plumbing.Run)
+    run.state, run.global_step, run.progress, run.writer = {"optimizer": optimizer}, 7, Closable(), Closable()
+    run.save_checkpoint = lambda: "runs/x/checkpoint.pt"
+    run.stop_if_not_finite({"losses/explained_variance": float("nan"), "losses/value_loss": 1.0})  # goes on
+    optimizer.skipped = 2
+    with pytest.raises(SystemExit) as stopped:
+        run.stop_if_not_finite({"losses/explained_variance": float("nan"), "losses/value_loss": float("nan")})
+    assert str(stopped.value).startswith("error: losses/value_loss is nan at step 7; 2 gradient steps")
+    assert str(stopped.value).endswith("saved in runs/x/checkpoint.pt (--eval-model runs/x/checkpoint.pt evaluates its policy)")
+
+
+def test_the_last_logged_step_of_a_killed_run(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    assert plumbing.last_logged_step(str(tmp_path)) is None  # no log: the resume line says less
+    writer = SummaryWriter(str(tmp_path))
+    for step in (100, 2300, 2000):
+        writer.add_scalar("losses/qf_loss", 1.0, step)
+    writer.close()
+    assert plumbing.last_logged_step(str(tmp_path)) == 2300
+
+
+def test_flags_given_in_either_spelling(monkeypatch):
+    monkeypatch.setattr(plumbing.sys, "argv", ["ppo.py", "--env_id", "Hopper-v4", "--total-timesteps=5", "--no-save-model", "x_y"])
+    assert plumbing.command_line_flags() == {"--env-id", "--total-timesteps", "--no-save-model"}
+    assert plumbing.given("env_id") and plumbing.given("total_timesteps") and plumbing.given("save_model")
+    assert not plumbing.given("seed") and not plumbing.given("x_y")
+
+
+def test_spaces_that_a_model_fits():
+    box = lambda low, high, n: gym.spaces.Box(low, high, (n,))  # noqa: E731
+    assert plumbing.space_difference("observation", box(-1, 1, 11), box(-5, 5, 11)) is None  # bounds of observations: any
+    assert plumbing.space_difference("action", box(-1, 1, 3), box(-1, 1, 3)) is None
+    assert plumbing.space_difference("action", box(-1, 1, 1), box(-2, 2, 1)).startswith("other action bounds")
+    assert plumbing.space_difference("action", gym.spaces.Discrete(2), gym.spaces.Discrete(3)) == \
+        "an action space Discrete(3), not Discrete(2)"
+    assert plumbing.space_difference("observation", box(-1, 1, 4), box(-1, 1, 6)) == "an observation space Box(6,), not Box(4,)"
+
+
+def test_weights_that_do_not_fit_are_named(monkeypatch):
+    """At 145f397 the line ended at load_state_dict's colon: 'Error(s) in loading state_dict for Actor:'."""
+    monkeypatch.setattr(plumbing, "script_name", lambda: "sac_continuous")
+
+    class Args:
+        eval_model, cuda = "td3.pt", False
+
+    module = torch.nn.Sequential(torch.nn.Linear(3, 4))
+    weights = {"0.weight": torch.zeros(4, 5), "0.bias": torch.zeros(4), "fc_mu.weight": torch.zeros(1)}
+    with pytest.raises(SystemExit) as refused:
+        plumbing.load_weights(module, weights, Args())
+    assert str(refused.value) == ("error: --eval-model 'td3.pt' does not fit sac_continuous.py's Sequential: the file has "
+                                  "fc_mu.weight, which it has not; 0.weight (4, 5) (not (4, 3))")
+
+
+def test_plot_names_the_package_it_misses(monkeypatch):
+    from benchmarks import plot
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed: importing it fails
+    monkeypatch.setattr(sys, "argv", ["plot.py"])
+    with pytest.raises(SystemExit) as stopped:
+        plot.main(["results.csv", "--out", "x"])
+    assert str(stopped.value) == "error: plot.py needs matplotlib, which is not installed: pip install -r requirements-grid.txt"

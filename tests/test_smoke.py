@@ -32,6 +32,7 @@ def assert_trained(script, proc, cwd):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "training-phase SPS" in proc.stdout  # printed only when gradient steps ran
     (run,) = run_dirs(cwd)
+    assert "finished at step " in proc.stdout and (run / f"{script}.pt").is_file()  # the model is saved by default
     scalars = read_scalars(run)
     for tag in (*TAGS[script], "charts/episodic_return"):
         assert scalars.get(tag), f"{tag} was never logged"
@@ -130,10 +131,13 @@ BAD_INPUT = {
             (["--num-minibatches", "512", "--norm-adv"], "--norm-adv")],  # one-row minibatches have no std
     "a2c": [(["--replay-lag", "-1"], "--replay-lag"),
             (["--num-envs", "1", "--num-steps", "1", "--norm-adv"], "--norm-adv")],
+    # at 145f397 these ended in a traceback after the run folder was made (the optimizer refused them)
+    "learning-rate": [(["--learning-rate", "-1"], "--learning-rate")],
+    "sac": [(["--policy-lr", "-0.001"], "--policy-lr"), (["--q-lr", "0"], "--q-lr"), (["--alpha", "-1", "--no-autotune"], "--alpha")],
 }
-FAMILIES = {**{s: ("all", "off-policy", "continuous") for s in CONTINUOUS},
-            **{s: ("all", "off-policy", "discrete") for s in DISCRETE},
-            "ppo": ("all", "on-policy", "ppo"), "a2c": ("all", "on-policy", "a2c")}
+FAMILIES = {**{s: ("all", "off-policy", "continuous", "sac" if s.startswith("sac") else "learning-rate") for s in CONTINUOUS},
+            **{s: ("all", "off-policy", "discrete", "learning-rate") for s in DISCRETE},
+            "ppo": ("all", "on-policy", "ppo", "learning-rate"), "a2c": ("all", "on-policy", "a2c", "learning-rate")}
 BAD_CASES = [(s, flags, named) for s in SCRIPTS for f in FAMILIES[s] for flags, named in BAD_INPUT[f]]
 
 
@@ -143,6 +147,7 @@ def test_bad_input_is_one_clear_line(script, flags, named, workdir):
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and named in lines[0], proc.stderr[-2000:]
+    assert not run_dirs(workdir)  # refused before a run folder is made
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -168,7 +173,7 @@ def test_ctrl_c_flushes_logs_and_saves_the_model(script, workdir):
 
 
 def test_ctrl_c_without_a_save_flag_says_what_it_kept(workdir):
-    proc = subprocess.Popen(script_command("dqn", "--total-timesteps", "1000000"), cwd=workdir, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(script_command("dqn", "--total-timesteps", "1000000", "--no-save-model"), cwd=workdir, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=script_env(),
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
@@ -178,8 +183,10 @@ def test_ctrl_c_without_a_save_flag_says_what_it_kept(workdir):
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr[-2000:]
-    said = stdout + stderr
-    assert "interrupted at step" in said and "no model was saved" in said and "--save-model" in said
+    assert "Ctrl-C: stopping after this iteration, then keeping the log (" in stderr  # said at once
+    (said,) = [line for line in stdout.splitlines() if line.startswith("stopped by Ctrl-C at step")]
+    assert said.endswith("; no model (--no-save-model), no checkpoint to resume (--checkpoint-frequency N keeps one)"), said
+    assert not list(workdir.glob("runs/*/*.pt"))
 
 
 def test_progress_bar_shows_the_training_speed_once_learning_starts(workdir):

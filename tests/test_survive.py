@@ -92,6 +92,9 @@ def test_killed_run_resumes_to_the_end_with_an_unbroken_log(script, workdir):
     first = torch.load(run / f"{script}.pt", weights_only=True)
     again = run_script(script, "--resume", str(workdir / "first_checkpoint.pt"), cwd=workdir)
     assert again.returncode == 0, again.stderr[-3000:]
+    # the log went to the end, past this checkpoint: the resume says that those steps are run again
+    reached = max(step for values in read_scalars(run).values() for step, _ in values)
+    assert f"at step {saved_at}, its checkpoint's" in again.stdout and f"its log reached step {reached}) are run again" in again.stdout
     assert_same_tensors(first, torch.load(run / f"{script}.pt", weights_only=True))
 
 
