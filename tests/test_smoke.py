@@ -91,13 +91,13 @@ def test_resume_logs_to_the_same_offline_wandb_run(workdir):
     (their upload to wandb's server, where `wandb sync` joins them, is not part of the test)."""
     env = {"WANDB_MODE": "offline", "WANDB_DIR": str(workdir), "WANDB_SILENT": "true"}
     flags = ["--total-timesteps", "1500", "--learning-starts", "100", "--checkpoint-frequency", "1000", "--track"]
-    first = run_script("dqn", *flags, cwd=workdir, env=env)  # a checkpoint at step 1000 only
+    first = run_script("dqn", *flags, cwd=workdir, env=env)  # its last checkpoint: the end, step 1500
     assert first.returncode == 0, first.stderr[-3000:]
     (checkpoint,) = workdir.glob("runs/*/checkpoint.pt")
     wandb_id = torch.load(checkpoint, weights_only=True)["wandb_id"]
-    resumed = run_script("dqn", "--resume", str(checkpoint), cwd=workdir, env=env)
+    resumed = run_script("dqn", "--resume", str(checkpoint), "--total-timesteps", "2000", cwd=workdir, env=env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "at step 1000" in resumed.stdout
+    assert "at step 1500" in resumed.stdout
     parts = sorted((workdir / "wandb").glob("offline-run-*"))
     assert len(parts) == 2 and wandb_id and all(part.name.endswith(f"-{wandb_id}") for part in parts), parts
     assert all(list(part.glob("run-*.wandb"))[0].stat().st_size > 0 for part in parts)
