@@ -43,8 +43,9 @@ class HostSyncs(TorchFunctionMode):
 def in_process(tmp_path, monkeypatch):
     """Runs scripts' train() in this process, in tmp_path, and puts back the global state a run changes."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # plumbing.CoreShare leaves this process's threads alone
-    handler, deterministic = signal.getsignal(signal.SIGINT), torch.are_deterministic_algorithms_enabled()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # plumbing.CoreShare leaves this process's threads alone,
+    handler, deterministic, threads = signal.getsignal(signal.SIGINT), torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    torch.set_num_threads(1)  # one, as every script the tests run (conftest.script_env)
 
     def train(script: str, *flags: str, checkpoint: dict | None = None):
         module = importlib.import_module(script)
@@ -55,6 +56,7 @@ def in_process(tmp_path, monkeypatch):
     yield train
     torch.set_default_device(None)
     torch.use_deterministic_algorithms(deterministic)
+    torch.set_num_threads(threads)
     signal.signal(signal.SIGINT, handler)
 
 
@@ -206,6 +208,7 @@ def test_a_no_cuda_run_on_a_gpu_machine_asks_nothing_of_cuda(script, in_process,
     def touched(*args, **kwargs):
         raise AssertionError("a --no-cuda run started CUDA")
 
+    import torch._dynamo  # noqa: F401  (imported first by use_deterministic_algorithms, it indexes torch.cuda: not the fakes)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     for name in ("_lazy_init", "init", "get_rng_state", "get_rng_state_all", "set_rng_state", "set_rng_state_all"):
