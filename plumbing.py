@@ -522,7 +522,7 @@ def buffer_state(buffer) -> dict:
     the rows stored so far of each of its arrays (torch tensors or numpy arrays of `buffer.size` rows)."""
     n = buffer.size if buffer.full else buffer.pos
     rows = {k: v for k, v in vars(buffer).items() if isinstance(v, (torch.Tensor, np.ndarray)) and len(v) == buffer.size}
-    return {"pos": buffer.pos, "full": buffer.full, **{k: torch.as_tensor(v[:n]).clone() for k, v in rows.items()}}
+    return {"pos": buffer.pos, "full": buffer.full, **{k: torch.as_tensor(v[:n], device="cpu").clone() for k, v in rows.items()}}
 
 
 def load_buffer_state(buffer, state: dict) -> None:

@@ -108,9 +108,15 @@ def test_the_run_creates_no_tensor_off_its_device_and_update_waits_for_no_gpu(sc
     assert len(syncs) > 2, "update() ran too few times to tell"
     assert max(len(calls) for calls in syncs) <= EAGER_SYNC_BUDGET[script], f"host syncs in update(): {max(syncs, key=len)}"
     (run,) = run_dirs(Path("."))
-    saved = torch.load(run / f"{script}.pt", weights_only=True)
-    assert all(t.device.type != "meta" for k, v in saved.items() if isinstance(v, dict) and k != "args" for t in v.values()
-               if torch.is_tensor(t))
+    for saved in ("checkpoint.pt", f"{script}.pt"):  # what was saved is real: no tensor of it on meta
+        assert not [t for t in tensors_in(torch.load(run / saved, weights_only=True)) if t.device.type == "meta"], saved
+
+
+def tensors_in(value) -> list[torch.Tensor]:
+    if torch.is_tensor(value):
+        return [value]
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else []
+    return [t for item in items for t in tensors_in(item)]
 
 
 def test_a_minibatch_goes_to_the_device_in_one_copy():
