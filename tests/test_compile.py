@@ -1,7 +1,7 @@
 """--compile: the update compiled into one graph computes what the eager update computes, and waits for no GPU.
 
 On the CPU in float64 by default. benchmarks/gpu_check.sh runs it on a GPU in float32 (TEST_DEVICE=cuda TEST_DTYPE=float32),
-where the compiled kernels round otherwise than eager's: there the losses and weights agree to TOLERANCE["float32"]."""
+where the compiled kernels round otherwise than eager's: there they agree to TOLERANCE["float32"]."""
 import copy
 import os
 from typing import NamedTuple
@@ -15,8 +15,9 @@ from test_device import HostSyncs
 
 OBS, ACT, BATCH, UPDATES = 5, 2, 64, 6
 DEVICE, DTYPE = torch.device(os.environ.get("TEST_DEVICE", "cpu")), getattr(torch, os.environ.get("TEST_DTYPE", "float64"))
-# (rtol, atol) of the losses and weights, and the atol of the second moments (small squares, compared relatively)
-TOLERANCE = {torch.float64: (1e-10, 1e-10, 1e-14), torch.float32: (1e-4, 1e-5, 1e-9)}
+# rtol of everything; atol of the losses, of the weights, of the second moments (small squares). In float32 a weight whose
+# gradient is near zero can take an Adam step (up to lr, 1e-3 here) of another size: atol a tenth of one such step
+TOLERANCE = {torch.float64: (1e-10, 1e-10, 1e-10, 1e-14), torch.float32: (1e-4, 1e-5, 1e-4, 1e-9)}
 
 
 class OneOptimizer(NamedTuple):  # DQN's one optimizer, named as the actor-critics' critic optimizer
@@ -97,7 +98,7 @@ def test_compiled_update_computes_what_the_eager_update_does(name):
     A2C's and PPO's learning rate changes between updates, as its annealing does, without a new graph.
     The compiled update makes the host wait for the GPU nowhere: no .item(), bool(), .cpu(), ... (HostSyncs), where the
     eager one has its budget (tests/test_device.py). (Compiled with HostSyncs active, as it must be when called with it.)"""
-    rtol, atol, moment_atol = TOLERANCE[DTYPE]
+    rtol, atol, weight_atol, moment_atol = TOLERANCE[DTYPE]
     module, eager_opt, eager, eager_nets = learner(name)
     _, compiled_opt, compiled, compiled_nets = learner(name)
     step = plumbing.compiled(module.update, compiled_opt)
@@ -115,7 +116,7 @@ def test_compiled_update_computes_what_the_eager_update_does(name):
             torch.testing.assert_close(torch.as_tensor(compiled_losses[tag], dtype=DTYPE), torch.as_tensor(eager_losses[tag], dtype=DTYPE),
                                        rtol=rtol, atol=atol, msg=tag)
     for a, b in zip(tensors(eager_nets), tensors(compiled_nets)):
-        torch.testing.assert_close(b, a, rtol=rtol, atol=atol)
+        torch.testing.assert_close(b, a, rtol=rtol, atol=weight_atol)
     for a, b in zip(eager_opt.q.state.values(), compiled_opt.q.state.values()):
         moment = "square_avg" if name == "a2c" else "exp_avg_sq"
         torch.testing.assert_close(b[moment], a[moment], rtol=rtol, atol=moment_atol)
