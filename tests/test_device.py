@@ -16,7 +16,7 @@ import tyro
 from torch.overrides import TorchFunctionMode
 
 import plumbing
-from conftest import ON_POLICY, SCRIPTS, quick_env, run_dirs, run_script
+from conftest import SCRIPTS, quick_env, run_dirs, run_script
 from test_smoke import SHORT
 
 # Tensor methods that copy a GPU value to the host and wait for it (on the CPU they cost nothing, and are counted alike)
@@ -43,15 +43,13 @@ class HostSyncs(TorchFunctionMode):
 def in_process(tmp_path, monkeypatch):
     """Runs scripts' train() in this process, in tmp_path, and puts back the global state a run changes."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # plumbing.CoreShare leaves this process's threads alone,
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # plumbing.CoreShare leaves this process's threads alone
     handler, deterministic, threads = signal.getsignal(signal.SIGINT), torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     torch.set_num_threads(1)  # one, as every script the tests run (conftest.script_env)
 
-    def train(script: str, *flags: str, checkpoint: dict | None = None):
+    def train(script: str, *flags: str) -> None:
         module = importlib.import_module(script)
-        args = tyro.cli(module.Args, args=["--env-id", quick_env(script), *SHORT[script], "--exp-name", script, *flags])
-        module.train(args, checkpoint)
-        return module
+        module.train(tyro.cli(module.Args, args=["--env-id", quick_env(script), *SHORT[script], "--exp-name", script, *flags]), None)
 
     yield train
     torch.set_default_device(None)
