@@ -126,7 +126,7 @@ wait
         echo
         echo "speed.py, SAC on Pendulum-v1, on the $where: ours = --compile, plain = eager (ratio: compiled / eager):"
         echo '```'
-        sed -n '/^algorithm/,$p' "$OUT_DIR/speed_$where.log"
+        sed -n '/^algorithm/,$p' "$OUT_DIR/speed_$where.log" 2>/dev/null || echo "(no log)"
         echo '```'
     done
     echo
