@@ -193,8 +193,8 @@ class Agent(nn.Module):
     def sample(self, dist) -> torch.Tensor:
         """a ~ π_θ(·|s)."""
         if self.discrete:
-            # a drawn with probability π_θ(a|s) as torch.multinomial draws it, argmax_a π_θ(a|s)/q_a with q_a ~ Exp(1),
-            return (dist.exp() / torch.empty_like(dist).exponential_()).argmax(-1)  # without its checks of π on the host
+            # a = argmax_b π_θ(b|s)/q_b, q_b ~ Exp(1): a drawn with probability π_θ(a|s), as torch.multinomial draws it
+            return (dist.exp() / torch.empty_like(dist).exponential_()).argmax(-1)  # (without its host-side checks of π)
         mean, log_std = dist
         return torch.normal(mean, log_std.exp())  # a = μ + σ ε, ε ~ N(0, I)
 
