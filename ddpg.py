@@ -158,9 +158,9 @@ class ReplayBuffer:
 
     def sample(self, batch_size: int) -> Batch:
         """A minibatch drawn uniformly (with replacement) from the stored transitions."""
-        idx = torch.randint(0, self.size if self.full else self.pos, (batch_size,)).numpy()
-        return Batch(*(torch.from_numpy(store[idx]).to(self.device) for store in (
-            self.obs, self.actions, self.rewards, self.next_obs, self.terminations, self.truncations)))
+        idx = torch.randint(0, self.size if self.full else self.pos, (batch_size,), device="cpu").numpy()  # on the host, where D is
+        return Batch(*plumbing.to_device([store[idx] for store in (
+            self.obs, self.actions, self.rewards, self.next_obs, self.terminations, self.truncations)], self.device))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,9 +187,8 @@ def actor_loss(obs: torch.Tensor, actor: Actor, qf: QNetwork) -> torch.Tensor:
 
 def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
     """θ' ← τθ + (1 − τ)θ' for every parameter, outside autograd (the targets never require grad)  [001 软更新机制]."""
-    with torch.no_grad():
-        for target_param, param in zip(target.parameters(), source.parameters()):
-            target_param.lerp_(param, tau)  # θ' + τ(θ − θ') = τθ + (1 − τ)θ', in place: 3× faster than the formula's 3 ops
+    with torch.no_grad():  # θ' + τ(θ − θ') = τθ + (1 − τ)θ', every parameter in one fused call, in place
+        torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
 
 
 class Optimizers(NamedTuple):

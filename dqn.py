@@ -132,8 +132,8 @@ class ReplayBuffer:
     def sample(self, batch_size: int) -> Batch:
         """A minibatch drawn uniformly (with replacement) from the stored transitions."""
         idx = np.random.randint(0, self.size if self.full else self.pos, batch_size)
-        return Batch(*(torch.from_numpy(store[idx]).to(self.device) for store in (
-            self.obs, self.actions, self.rewards, self.next_obs, self.terminations, self.truncations)))
+        return Batch(*plumbing.to_device([store[idx] for store in (
+            self.obs, self.actions, self.rewards, self.next_obs, self.terminations, self.truncations)], self.device))
 
 
 class OverestimationMeter:
@@ -211,9 +211,8 @@ def update_target(target_network: QNetwork, q_network: QNetwork, tau: float) -> 
     with torch.no_grad():
         if tau == 1.0:
             target_network.load_state_dict(q_network.state_dict())  # θ⁻ ← θ
-        else:
-            for target_param, param in zip(target_network.parameters(), q_network.parameters()):
-                target_param.lerp_(param, tau)  # θ⁻ + τ(θ − θ⁻) = τθ + (1 − τ)θ⁻, in place
+        else:  # θ⁻ + τ(θ − θ⁻) = τθ + (1 − τ)θ⁻, every parameter in one fused call, in place
+            torch._foreach_lerp_(list(target_network.parameters()), list(q_network.parameters()), tau)
 
 
 def update(data: Batch, q_network: QNetwork, target_network: QNetwork, optimizer: torch.optim.Optimizer, args: Args) -> dict:

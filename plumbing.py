@@ -140,7 +140,7 @@ def parse(Args: type, spaces: tuple, defaults: Optional[dict] = None) -> tuple:
     if args.resume is not None:
         checkpoint = load_checkpoint(args.resume)
         run = checkpoint["args"]
-        ignored = [f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("resume", "total_timesteps", *OUTPUT_FLAGS)
+        ignored = [f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("resume", "total_timesteps", "cuda", *OUTPUT_FLAGS)
                    and k in run and v != run[k] and given(k)]
         if ignored:
             print(f"warning: --resume continues with the flags the run started with; ignored: {', '.join(ignored)}", file=sys.stderr)
@@ -153,7 +153,7 @@ def parse(Args: type, spaces: tuple, defaults: Optional[dict] = None) -> tuple:
                   "(a learning rate annealed to 0, a linear ε) now span the new total")
             total = args.total_timesteps
         args = Args(**{**run, "resume": args.resume, "total_timesteps": total, "save_model": args.save_model,
-                       **{k: getattr(args, k) for k in OUTPUT_FLAGS if given(k)}})
+                       **{k: getattr(args, k) for k in (*OUTPUT_FLAGS, "cuda") if given(k)}})  # --cuda/--no-cuda: it may go on on another device
         step, per_iteration = checkpoint["global_step"], args.num_envs * getattr(args, "num_steps", 1)
         if step + per_iteration > total:  # no further iteration fits
             fail(f"--resume {args.resume!r}: the run is finished (step {step} of --total-timesteps {total}); a larger "
@@ -260,7 +260,8 @@ def seeds(seed: int, stream: int, n: int, *key: int) -> list[int]:
 
 
 def device(args) -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+    """The GPU torch sees first, or the CPU; with --no-cuda, CUDA is not even asked (no context on any GPU)."""
+    return torch.device("cuda" if args.cuda and torch.cuda.is_available() else "cpu")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,7 +312,7 @@ class Run:
         self.best = checkpoint.get("best_eval") if checkpoint else None  # --eval-frequency: (mean return, step) of the best
         self.sps, self.evaluation = None, None
         self.videos_uploaded = set(glob.glob(f"videos/{self.name}/*.mp4"))  # a resumed run uploaded these already
-        self.cores = CoreShare(self.writer)
+        self.cores = CoreShare(self.writer, on=self.device.type == "cpu")
 
     def on_signal(self, signum, frame) -> None:
         """Ctrl-C or SIGTERM, said at once: the loop stops after the current iteration (PPO and A2C: inside a rollout too),
@@ -346,7 +347,7 @@ class Run:
                     value.load_state_dict(saved)
                 elif value is not None:
                     load_buffer_state(value, saved)
-            set_rng_state(self.checkpoint["rng"], self.envs)
+            set_rng_state(self.checkpoint["rng"], self.envs, self.device)
             redone = (f"; the steps the run made after it (its log reached step {self.logged_step}) are run again"
                       if self.logged_step and self.logged_step > self.global_step else "")
             print(f"resuming {self.name} at step {self.global_step}, its checkpoint's (with the flags it was started with){redone}")
@@ -380,7 +381,7 @@ class Run:
         """The NaN guard. gradient_step skips a step whose loss is not finite (no network takes one); once per logging
         interval, the run stops if one was skipped, its last good state in a checkpoint, naming a logged loss that is not
         finite. A diagnostic that is not finite (explained variance of a one-step rollout, ...) is logged as it is."""
-        skipped = sum(getattr(v, "skipped", 0) for v in self.state.values() if isinstance(v, torch.optim.Optimizer))
+        skipped = int(sum(getattr(v, "skipped", 0) for v in self.state.values() if isinstance(v, torch.optim.Optimizer)))
         if skipped:
             bad = sorted((f"{tag} is {v}" for tag, v in values.items() if tag.startswith("losses/") and not np.isfinite(v)),
                          key=lambda said: "_loss " not in said)  # a loss a step follows, rather than a diagnostic
@@ -399,7 +400,7 @@ class Run:
                  v.state_dict() if hasattr(v, "state_dict") else buffer_state(v) for k, v in self.state.items()}
         save_atomically({"script": script_name() + ".py", "format": CHECKPOINT_FORMAT, "args": vars(self.args),
                          "run_name": self.name, "wandb_id": self.wandb_id, "global_step": self.global_step,
-                         "state": state, "rng": rng_state(self.envs), "best_eval": self.best}, path)
+                         "state": state, "rng": rng_state(self.envs, self.device), "best_eval": self.best}, path)
         self.checkpoint_step, self.saved["checkpoint"] = self.global_step, f"{path} (step {self.global_step})"
         return path
 
@@ -549,11 +550,11 @@ def last_logged_step(folder: str) -> Optional[int]:
 class CoreShare:
     """torch's CPU threads kept off the cores other processes use (its threads spin-wait for each other: beside one busy
     process on 2 cores, SAC fell from ~99 to ~21 steps/s, 65 with one thread). Every few seconds torch gets the cores
-    the others left free (from /proc), at least one; said once; off where OMP_NUM_THREADS is set."""
+    the others left free (from /proc), at least one; said once; off where OMP_NUM_THREADS is set, and for a run on a GPU."""
 
-    def __init__(self, writer: SummaryWriter, every: float = 3.0):
+    def __init__(self, writer: SummaryWriter, every: float = 3.0, on: bool = True):
         self.writer, self.every, self.most, self.said = writer, every, torch.get_num_threads(), False
-        self.on = "OMP_NUM_THREADS" not in os.environ and os.path.exists("/proc/self/stat")
+        self.on = on and "OMP_NUM_THREADS" not in os.environ and os.path.exists("/proc/self/stat")
         self.last = (time.monotonic(), *self.ticks()) if self.on else None
 
     @staticmethod
@@ -585,11 +586,15 @@ class CoreShare:
 def gradient_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, max_grad_norm: Optional[float] = None) -> None:
     """One step of `optimizer` down the gradient of `loss` for its own parameters only (no gradient reaches
     another network), the norm first clipped to `max_grad_norm` if given. A loss that is not finite is
-    skipped: parameters and moments stay as they were, and optimizer.skipped counts it."""
+    skipped: parameters and moments stay as they were, and optimizer.skipped counts it. Fused Adam skips on the
+    device (found_inf, as in mixed precision): no host sync; another optimizer (A2C's RMSprop) reads the loss once."""
     if torch.compiler.is_compiling():  # --compile: the step is part of the update's one graph
         return step_in_graph(optimizer, loss, max_grad_norm)
     params = [p for group in optimizer.param_groups for p in group["params"]]
-    if not math.isfinite(loss.item()):  # (torch.isfinite then bool() costs 9 µs, this 1)
+    if optimizer.defaults.get("fused"):
+        optimizer.found_inf = torch.isfinite(loss.detach()).logical_not_().float()  # 1: its step leaves everything as it was
+        optimizer.skipped = optimizer.found_inf + getattr(optimizer, "skipped", 0)
+    elif not math.isfinite(loss.item()):  # (torch.isfinite then bool() costs 9 µs, this 1)
         optimizer.skipped = getattr(optimizer, "skipped", 0) + 1
         return
     optimizer.zero_grad()
@@ -639,16 +644,22 @@ def compiled(update: Callable, optimizers) -> Callable:
         assert isinstance(optimizer, torch.optim.Adam) or (rmsprop and not group["momentum"] and not group["centered"]), optimizer
         params = [p for g in optimizer.param_groups for p in g["params"]]
         moments = ("square_avg",) if rmsprop else ("exp_avg", "exp_avg_sq")
-        for p in (p for p in params if not optimizer.state[p]):  # what the first step would create; the step counter in p's precision
-            optimizer.state[p] = {"step": torch.zeros((), dtype=p.dtype, device=p.device), **{k: torch.zeros_like(p) for k in moments}}
+        for p in params:  # what the first step would create, or what --resume loaded (RMSprop's step on the CPU): on p's device,
+            state = optimizer.state[p] or {"step": torch.zeros((), device=p.device), **{k: torch.zeros_like(p) for k in moments}}
+            optimizer.state[p] = {k: v.to(p.device, p.dtype) for k, v in state.items()}  # the step counter in p's precision
         optimizer.skipped = torch.tensor(int(getattr(optimizer, "skipped", 0)), device=p.device)
         # what the graph reads instead of param_groups, where a learning rate would be a constant of the graph
         optimizer.in_graph = {**group, "params": params, "lr": torch.tensor(group["lr"], dtype=p.dtype, device=p.device)}
+        optimizer.lr_in_graph = group["lr"]
+        if p.is_cuda:  # tensors the graph updates in place, at fixed addresses: CUDA graphs (TORCHINDUCTOR_CUDAGRAPHS=1) can hold them
+            for t in (optimizer.skipped, optimizer.in_graph["lr"], *(t for s in optimizer.state.values() for t in s.values())):
+                torch._dynamo.mark_static_address(t)
     graph, variants = torch.compile(update, fullgraph=True), set()
 
     def call(*args, **kwargs):
-        for optimizer in optimizers:  # (A2C anneals its learning rate)
-            optimizer.in_graph["lr"].fill_(optimizer.param_groups[0]["lr"])
+        for optimizer in (o for o in optimizers if o.param_groups[0]["lr"] != o.lr_in_graph):  # A2C and PPO anneal it
+            optimizer.lr_in_graph = optimizer.param_groups[0]["lr"]
+            optimizer.in_graph["lr"].fill_(optimizer.lr_in_graph)
         variant = tuple(v for v in (*args, *kwargs.values()) if isinstance(v, (bool, int)))  # a new one compiles
         start, out = time.time(), graph(*args, **kwargs)
         if variant not in variants:  # its first call compiled it
@@ -666,7 +677,7 @@ def buffer_state(buffer) -> dict:
     the rows stored so far of each of its arrays (torch tensors or numpy arrays of `buffer.size` rows)."""
     n = buffer.size if buffer.full else buffer.pos
     rows = {k: v for k, v in vars(buffer).items() if isinstance(v, (torch.Tensor, np.ndarray)) and len(v) == buffer.size}
-    return {"pos": buffer.pos, "full": buffer.full, **{k: torch.as_tensor(v[:n]).clone() for k, v in rows.items()}}
+    return {"pos": buffer.pos, "full": buffer.full, **{k: torch.as_tensor(v[:n], device="cpu").clone() for k, v in rows.items()}}
 
 
 def load_buffer_state(buffer, state: dict) -> None:
@@ -677,20 +688,37 @@ def load_buffer_state(buffer, state: dict) -> None:
             store[: len(rows)] = rows.to(store.device) if isinstance(store, torch.Tensor) else rows.numpy()
 
 
-def rng_state(envs: gym.vector.VectorEnv) -> dict:
-    """Every random number generator the run draws from, as plain values (loadable with weights_only)."""
+def to_device(arrays, device: torch.device) -> list[torch.Tensor]:
+    """numpy arrays (a minibatch, a rollout) as tensors on `device`. On a GPU in one copy that the host does not wait for:
+    their bytes side by side in one page-locked buffer, split again on the GPU (a blocking copy each would wait each time).
+    On the CPU, the arrays themselves."""
+    tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in arrays]
+    if device.type == "cpu":
+        return tensors
+    sizes = [-(-t.nbytes // 64) * 64 for t in tensors]  # each array at a 64-byte boundary, as the kernels that read it expect
+    staging = torch.empty(sum(sizes), dtype=torch.uint8, device="cpu", pin_memory=device.type == "cuda")
+    for t, part in zip(tensors, staging.split(sizes)):
+        part[: t.nbytes].copy_(t.reshape(-1).view(torch.uint8))
+    moved = staging.to(device, non_blocking=True)
+    return [part[: t.nbytes].view(t.dtype).view(t.shape) for t, part in zip(tensors, moved.split(sizes))]
+
+
+def rng_state(envs: gym.vector.VectorEnv, device: torch.device) -> dict:
+    """Every random number generator the run draws from, as plain values (loadable with weights_only): on a GPU, that GPU's."""
     numpy_state = np.random.get_state(legacy=False)
     numpy_state["state"]["key"] = numpy_state["state"]["key"].tolist()
     return {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state(), "action_space":
-            envs.action_space.np_random.bit_generator.state, "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+            envs.action_space.np_random.bit_generator.state, "cuda": [torch.cuda.get_rng_state(device)] if device.type == "cuda" else []}
 
 
-def set_rng_state(state: dict, envs: gym.vector.VectorEnv) -> None:
+def set_rng_state(state: dict, envs: gym.vector.VectorEnv, device: torch.device) -> None:
+    """A run resumed on the CPU leaves the saved GPU state aside; on a GPU, the first saved state is its GPU's (checkpoints
+    before this one saved one per visible GPU: a run goes on with fewer)."""
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if state["cuda"] and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"][0], device)
     envs.action_space.np_random.bit_generator.state = state["action_space"]
 
 

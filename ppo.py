@@ -193,7 +193,8 @@ class Agent(nn.Module):
     def sample(self, dist) -> torch.Tensor:
         """a ~ π_θ(·|s)."""
         if self.discrete:
-            return torch.multinomial(dist.exp(), 1).squeeze(-1)  # a drawn with probability π_θ(a|s)
+            # a = argmax_b π_θ(b|s)/q_b, q_b ~ Exp(1): a drawn with probability π_θ(a|s), as torch.multinomial draws it
+            return (dist.exp() / torch.empty_like(dist).exponential_()).argmax(-1)  # (without its host-side checks of π)
         mean, log_std = dist
         return torch.normal(mean, log_std.exp())  # a = μ + σ ε, ε ~ N(0, I)
 
@@ -238,7 +239,7 @@ def make_rollout(num_steps: int, num_envs: int, obs_dim: int, action_shape: tupl
 
 def to_device(rollout: Rollout, device: torch.device) -> Rollout:
     """The same rollout as tensors on `device`."""
-    return Rollout(*(torch.as_tensor(x, device=device) for x in rollout))
+    return Rollout(*plumbing.to_device(rollout, device))
 
 
 def real_final_obs(infos: dict) -> dict[int, np.ndarray]:

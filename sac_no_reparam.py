@@ -190,9 +190,9 @@ class ReplayBuffer:
 
     def sample(self, batch_size: int) -> Batch:
         """A minibatch drawn uniformly (with replacement) from the stored transitions."""
-        idx = torch.randint(0, self.size if self.full else self.pos, (batch_size,)).numpy()
-        return Batch(*(torch.from_numpy(store[idx]).to(self.device) for store in (
-            self.obs, self.actions, self.rewards, self.next_obs, self.terminations, self.truncations)))
+        idx = torch.randint(0, self.size if self.full else self.pos, (batch_size,), device="cpu").numpy()  # on the host, where D is
+        return Batch(*plumbing.to_device([store[idx] for store in (
+            self.obs, self.actions, self.rewards, self.next_obs, self.terminations, self.truncations)], self.device))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,9 +240,8 @@ def alpha_loss(log_alpha: torch.Tensor, log_pi: torch.Tensor, target_entropy: fl
 
 def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
     """φ' ← τφ + (1 − τ)φ' for every parameter, outside autograd (the targets never require grad)  [000 PART1 g.4]."""
-    with torch.no_grad():
-        for target_param, param in zip(target.parameters(), source.parameters()):
-            target_param.lerp_(param, tau)  # φ' + τ(φ − φ') = τφ + (1 − τ)φ', in place: 3× faster than the formula's 3 ops
+    with torch.no_grad():  # φ' + τ(φ − φ') = τφ + (1 − τ)φ', every parameter in one fused call, in place
+        torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
 
 
 class Optimizers(NamedTuple):

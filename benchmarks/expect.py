@@ -3,7 +3,7 @@
 Every row of ROWS runs our script over 5 seeds and its SB3 counterpart (benchmarks/sb3_run.py, the
 same hyperparameters) over 3, with --save-model so that each run ends with 10 deterministic
 evaluation episodes. The runs are grid.py's (resumable: a finished run is not run again), two at a
-time with one torch thread each (--workers, --threads). Per row the table gives the median wall time
+time with one torch thread each (--workers, --threads), on the CPU (--gpus-per-run 1: ours on the GPU). Per row the table gives the median wall time
 of the row's runs, and over the seeds the mean ± population std (ddof 0) of each run's mean return over
 its last 10 training episodes and of its evaluation's mean return, and the commits the row's runs were
 measured at. --write puts the table into README.md and docs/results.md (between their `expect` markers)
@@ -113,7 +113,7 @@ def plan(args: argparse.Namespace) -> list[grid.Run]:
             for seed in seeds:
                 folder = args.out / "runs" / f"{arm}__{env_id}__{budget(flags)}__{seed}"
                 runs[folder] = grid.Run(arm, words[0], tuple(f for f in all_flags if f), env_id, seed, str(folder), args.threads,
-                                        ())
+                                        (), getattr(args, "gpus_per_run", 0) if arm == script else 0)
     return list(runs.values())
 
 
@@ -404,6 +404,8 @@ def main(argv=None) -> None:
     p.add_argument("--out", type=Path, required=True, help="folder of the runs")
     p.add_argument("--workers", type=int, default=2, help="runs at a time")
     p.add_argument("--threads", type=int, default=1, help="torch threads of each run")
+    p.add_argument("--gpus-per-run", type=float, default=0, help="0: our scripts run on the CPU (--no-cuda); 1: each on the GPU "
+                   "(SB3's runs stay on the CPU); a GPU run is another run than the CPU one (grid.py's identity)")
     p.add_argument("--only", nargs="*", help="only the rows on these environments")
     p.add_argument("--scripts", nargs="*", help="only the rows of these scripts (e.g. td3 ddpg)")
     p.add_argument("--budget", nargs="*", help="only the rows of these budgets (e.g. 1M, 100k)")

@@ -5,9 +5,13 @@ An *arm* is a script with its flags, named: `--arm "no-baseline=sac_no_reparam.p
 `--scripts a b` adds one arm per script, named after it. `--flags` go to every arm. Every arm runs on
 every `--env-ids` × `--seeds`, each run in its own folder `{out}/runs/{arm}__{env_id}__{seed}/`.
 
-A run's identity is a hash of its command line (script, environment, seed, flags), its torch threads,
-the tags it gathers, and the code that runs it: the script file and every module of this repository
-it imports, transitively (plumbing.py; for `--env-id module:Env`, that module too). It is written to
+A script of this repository runs on the CPU, with --no-cuda (on a GPU machine each run would otherwise
+take the GPU and open a CUDA context on it), unless `--gpus-per-run` gives it GPUs: then it uses the GPU
+torch sees. A run's identity is a hash of its command line (script, environment, seed, flags; not that
+--no-cuda, which every CPU run has), its torch threads, the tags it gathers, the code that runs it (the
+script file and every module of this repository it imports, transitively: plumbing.py; for `--env-id
+module:Env`, that module too), and for a run with GPUs, their number and name, so that a GPU run and a
+CPU run never count as the same run (a CPU run's identity is what it was before runs could have GPUs). It is written to
 the run's `identity.json` before the run starts. Run again, the grid skips a run whose folder holds a
 `result.csv` and the same identity, runs again one that was interrupted, and moves a folder of another
 identity (other flags, other code) aside to `{out}/stale/`, never deleting it, so a grid never mixes
@@ -28,6 +32,7 @@ Run:  python benchmarks/grid.py --scripts sac_continuous sac_no_reparam --env-id
 import argparse
 import ast
 import csv
+import functools
 import hashlib
 import json
 import os
@@ -53,6 +58,7 @@ class Run(NamedTuple):
     folder: str  # where the script runs (its runs/ and videos/ go there)
     threads: int  # OMP_NUM_THREADS of the run
     tags: tuple  # TensorBoard tags to gather besides charts/episodic_return
+    gpus: float = 0  # GPUs of the run (--gpus-per-run); with none, a script of this repository runs with --no-cuda
 
 
 def parse_arm(text: str) -> tuple[str, str, list[str]]:
@@ -75,13 +81,26 @@ def plan(args: argparse.Namespace) -> list[Run]:
         sys.exit("error: two arms have the same name")
     common = shlex.split(args.flags)
     return [Run(name, script, tuple(flags + common), env_id, seed,
-                str(args.out / "runs" / f"{name}__{env_id}__{seed}"), args.cpus_per_run, tuple(args.tags))
+                str(args.out / "runs" / f"{name}__{env_id}__{seed}"), args.cpus_per_run, tuple(args.tags), args.gpus_per_run)
             for name, script, flags in arms for env_id in args.env_ids for seed in args.seeds]
 
 
-def command(run: Run) -> list[str]:
-    """The run's command line, after the interpreter."""
-    return [run.script, "--env-id", run.env_id, "--seed", str(run.seed), *run.flags]
+def command(run: Run, device_flag: bool = True) -> list[str]:
+    """The run's command line, after the interpreter: a script of this repository without GPUs gets --no-cuda (unless its
+    flags name the device), left out with `device_flag=False` (the identity's command)."""
+    words = [run.script, "--env-id", run.env_id, "--seed", str(run.seed), *run.flags]
+    on_cpu = not run.gpus and "/" not in run.script and not {"--cuda", "--no-cuda"} & set(run.flags)
+    return words + ["--no-cuda"] if device_flag and on_cpu else words
+
+
+@functools.cache
+def gpu_name() -> str:
+    """The name of this machine's first GPU (nvidia-smi), or "unknown"."""
+    try:
+        names = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=30)
+        return names.stdout.strip().splitlines()[0] if names.returncode == 0 and names.stdout.strip() else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
 
 
 def module_file(name: str, near: Path | None = None) -> Path | None:
@@ -113,9 +132,11 @@ def local_code(script: str, env_id: str) -> list[Path]:
 
 
 def identity(run: Run) -> dict:
-    """What makes two runs the same run: their command, threads, gathered tags and code (file hashes)."""
+    """What makes two runs the same run: their command, threads, gathered tags and code (file hashes), and their GPUs."""
     files = {str(p.relative_to(ROOT)): hashlib.sha256(p.read_bytes()).hexdigest() for p in local_code(run.script, run.env_id)}
-    described = {"command": command(run), "threads": run.threads, "tags": list(run.tags), "code": files}
+    described = {"command": command(run, device_flag=False), "threads": run.threads, "tags": list(run.tags), "code": files}
+    if run.gpus:  # only then: a CPU run's identity stays what it was before runs could have GPUs
+        described["device"] = {"gpus": run.gpus, "name": gpu_name()}
     described["hash"] = hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
     return described
 
@@ -277,7 +298,8 @@ def main(argv=None) -> None:
     p.add_argument("--backend", choices=["local", "ray"], default="local")
     p.add_argument("--workers", type=int, default=os.cpu_count(), help="local: runs at a time (default: the cores)")
     p.add_argument("--cpus-per-run", type=int, default=1, help="CPUs declared per run (and its torch threads)")
-    p.add_argument("--gpus-per-run", type=float, default=0, help="ray: GPUs declared per run (the scripts use the GPU torch sees)")
+    p.add_argument("--gpus-per-run", type=float, default=0,
+                   help="GPUs of each run: 0 runs the scripts on the CPU (--no-cuda); above 0 they use the GPU torch sees (ray: declared per task)")
     p.add_argument("--ray-address", default="auto",
                    help="ray: the cluster to join ('auto': the one started here by `ray start`; 'local': a new one in this process)")
     args = p.parse_args(argv)

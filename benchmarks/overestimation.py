@@ -31,18 +31,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=os.cpu_count(), help="runs at once, one torch thread each")
     p.add_argument("--out", type=Path, default=Path("docs/overestimation"), help="writes OUT.md and OUT.png")
     p.add_argument("--runs-dir", type=Path, help="keep the runs here (default: a temporary directory)")
+    p.add_argument("--cuda", action="store_true", help="run the scripts on the GPU (default: on the CPU, with --no-cuda)")
     args = p.parse_args(argv)
     if args.total_timesteps <= 10_000 or args.workers <= 0:
         p.error("need --total-timesteps > 10000 (the default --learning-starts) and --workers > 0")
     return args
 
 
-def run(script: str, env_id: str, seed: int, total_timesteps: int, runs_dir: Path) -> dict:
+def run(script: str, env_id: str, seed: int, total_timesteps: int, runs_dir: Path, cuda: bool = False) -> dict:
     """One training run; returns its logged curves as {tag: (steps, values)}."""
     workdir = runs_dir / f"{script}__{env_id}__{seed}"
     workdir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, str(ROOT / f"{script}.py"), "--env-id", env_id, "--seed", str(seed),
-           "--total-timesteps", str(total_timesteps)]
+           "--total-timesteps", str(total_timesteps), "--cuda" if cuda else "--no-cuda"]
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
@@ -69,7 +70,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="overestimation-") as tmp:
         runs_dir = args.runs_dir or Path(tmp)
         with concurrent.futures.ThreadPoolExecutor(args.workers) as pool:
-            futures = {job: pool.submit(run, *job, args.total_timesteps, runs_dir) for job in jobs}
+            futures = {job: pool.submit(run, *job, args.total_timesteps, runs_dir, args.cuda) for job in jobs}
             results = {}
             for job, future in futures.items():
                 results[job] = future.result()

@@ -1,10 +1,11 @@
 """Do two versions of the scripts compute the same numbers? For changes that must not change them.
 
-Runs each script twice with the same seed and --torch-deterministic, once from the working tree and
-once from a git revision (checked out in a temporary worktree), on the smoke tests' short settings
-plus --save-model, and compares what the runs produced: every logged scalar except the speed ones
-(episodic returns, losses, evaluation returns), step by step, and every tensor of the saved model,
-bit for bit. Prints one line per script and exits with 1 if any differs.
+Runs each script twice with the same seed and --torch-deterministic, once from the working tree and once
+from a git revision (checked out in a temporary worktree), on the smoke tests' short settings plus
+--save-model, on the CPU (--no-cuda; --flags=--cuda compares them on a GPU), and compares what the runs
+produced: every logged scalar except the speed ones (episodic returns, losses, evaluation returns), step
+by step, and every tensor of the saved model, bit for bit. Prints one line per script and exits with 1
+if any differs.
 
 Run:  python benchmarks/same_numbers.py --base HEAD~1
       python benchmarks/same_numbers.py --base main --scripts dqn ddqn --flags "--total-timesteps 2000"
@@ -73,7 +74,7 @@ def first_difference(a: tuple[dict, dict], b: tuple[dict, dict]) -> str | None:
 
 def compare(script: str, base_tree: Path, flags: list[str], scratch: Path) -> tuple[str, bool]:
     flags = ["--env-id", quick_env(script), *SHORT[script], "--seed", "3", "--torch-deterministic",
-             "--save-model", "--eval-episodes", "2", *flags]
+             "--save-model", "--eval-episodes", "2", "--no-cuda", *flags]
     results = {}
     for name, tree in (("base", base_tree), ("new", ROOT)):
         proc = run(tree, script, flags, scratch / script / name)

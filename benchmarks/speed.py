@@ -10,8 +10,9 @@ a worker that times the same phase with a callback and prints the same line, wit
 hyperparameters as our scripts (and for SBX, Stable-Baselines-Jax, timed after its JAX compilation).
 --against chooses what ours is compared with: sb3, sbx, cleanrl-jax (CleanRL's own JAX TD3 or DDPG
 file, run unchanged from a CleanRL checkout given with --cleanrl, timed from its 10th minibatch draw,
-after JAX compiled its updates, to its last), and/or rev:REV (our scripts at a git revision, for a
-speed change: e.g. rev:main). Each algorithm's runs follow
+after JAX compiled its updates, to its last), rev:REV (our scripts at a git revision, for a
+speed change: e.g. rev:main), and/or plain (our scripts without --flags: eager beside --flags=--compile).
+With --cuda our runs (plain and rev: too) train on the GPU; the others stay on the CPU. Each algorithm's runs follow
 each other, their order turned every repeat, --repeats times; the table gives the median of each,
 their ratio, and the median and range of the repeats' own ratios (runs next to each other, which the
 machine's drift affects least). With --concurrent, our run and the other run at the same time, each
@@ -21,6 +22,7 @@ Run:  python benchmarks/speed.py --algos sac td3 dqn ppo a2c --repeats 3 --json 
       python benchmarks/speed.py --against rev:main --repeats 7          (did a change slow a script?)
       python benchmarks/speed.py --repeats 5 --concurrent
       python benchmarks/speed.py --algos sac td3 --against sb3 sbx --flags=--compile --repeats 3
+      python benchmarks/speed.py --algos sac --against plain --flags=--compile --cuda     (compiled against eager, on a GPU)
       python benchmarks/speed.py --algos sac --threads 0 --busy-loop     (under load, threads as a user runs)
       git clone https://github.com/vwxyzjn/cleanrl ../cleanrl
       python benchmarks/speed.py --algos td3 --against sb3 sbx cleanrl-jax --cleanrl ../cleanrl --flags=--compile
@@ -82,7 +84,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--against", nargs="+", default=["sb3"], metavar="IMPL",
                    help="what ours is compared with: sb3 (Stable-Baselines3, the default), sbx (Stable-Baselines-Jax), "
                         "cleanrl-jax (CleanRL's JAX TD3 and DDPG; needs --cleanrl), and/or rev:REV, our scripts at the "
-                        "git revision REV (e.g. rev:main), all run round-robin")
+                        "git revision REV (e.g. rev:main), and/or plain, our scripts without --flags (e.g. eager beside "
+                        "--flags=--compile), all run round-robin")
+    p.add_argument("--cuda", action="store_true", help="our runs (plain and rev: too) on the GPU torch sees; the others stay on the CPU")
     p.add_argument("--cleanrl", type=Path, help="a checkout of github.com/vwxyzjn/cleanrl, for --against cleanrl-jax")
     p.add_argument("--flags", default="", help="more flags for our scripts' runs (not the --against ones), e.g. --flags=--compile (with =, as the value starts with --)")
     p.add_argument("--concurrent", action="store_true",
@@ -285,21 +289,28 @@ def command(impl: Impl, args: argparse.Namespace, seed: int) -> list[str]:
     total = impl.steps if algo.on_policy else args.learning_starts + impl.steps
     extra = shlex.split(getattr(args, "flags", "")) if impl.kind == "ours" else []
     return [sys.executable, str(root / algo.script), "--env-id", impl.env_id, "--seed", str(seed), *warmup,
-            *algo.flags, "--total-timesteps", str(total), "--no-cuda", *extra]
+            *algo.flags, "--total-timesteps", str(total), "--cuda" if on_gpu(impl, args) else "--no-cuda", *extra]
 
 
-def run_env(threads: int, workdir: str) -> dict:
-    """The environment of a benchmark subprocess: `threads` CPU threads, no GPU, temp files in workdir."""
+def on_gpu(impl: Impl, args: argparse.Namespace) -> bool:
+    """--cuda: our scripts' runs train on the GPU (SB3's, SBX's and CleanRL's stay on the CPU)."""
+    return getattr(args, "cuda", False) and impl.kind not in ("sb3", "sbx", "cleanrl-jax")
+
+
+def run_env(threads: int, workdir: str, gpu: bool = False) -> dict:
+    """The environment of a benchmark subprocess: `threads` CPU threads, no GPU unless `gpu`, temp files in workdir."""
     xla = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"} if threads == 1 else {}  # SBX's JAX
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     counts = dict(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads)) if threads else {}
-    return dict(env, **counts, **xla, CUDA_VISIBLE_DEVICES="", TMPDIR=workdir)  # SB3 makes an (empty) log folder in the temp dir
+    hidden = {} if gpu else {"CUDA_VISIBLE_DEVICES": ""}
+    return dict(env, **counts, **xla, **hidden, TMPDIR=workdir)  # SB3 makes an (empty) log folder in the temp dir
 
 
 def start(impl: Impl, args: argparse.Namespace, seed: int, workdir: str, cpu: int | None = None) -> subprocess.Popen:
     """One subprocess run in workdir (where our scripts write runs/); with `cpu`, pinned to that core."""
     pin = None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
-    return subprocess.Popen(command(impl, args, seed), cwd=workdir, env=run_env(args.threads, workdir), stdout=subprocess.PIPE,
+    return subprocess.Popen(command(impl, args, seed), cwd=workdir, env=run_env(args.threads, workdir, on_gpu(impl, args)),
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, preexec_fn=pin)
 
 
@@ -360,7 +371,8 @@ def main() -> None:
         if len(os.sched_getaffinity(0)) < 2 or len(args.against) != 1:
             sys.exit("error: --concurrent needs 2 CPUs and one --against: each pair runs side by side, one core each")
         args.threads = 1
-    print(f"{args.learning_starts} random steps, then the timed training steps; {args.threads or 'unset'} torch threads on CPU; "
+    print(f"{args.learning_starts} random steps, then the timed training steps; {args.threads or 'unset'} torch threads on CPU"
+          + ("; ours on the GPU" if args.cuda else "") + "; "
           f"{args.repeats} round-robin repeats of ours against {', '.join(args.against)}" + (", side by side" if args.concurrent else "")
           + (", beside a busy loop" if args.busy_loop else ""))
     load_before = os.getloadavg()[0]
@@ -407,6 +419,7 @@ def main() -> None:
         import torch
 
         result = dict(learning_starts=args.learning_starts, repeats=args.repeats, threads=args.threads, concurrent=args.concurrent, busy_loop=args.busy_loop,
+                      cuda=args.cuda, gpu=torch.cuda.get_device_name() if args.cuda and torch.cuda.is_available() else None,
                       seed=args.seed, command=sys.argv, cpus=os.cpu_count(), load_average_before=load_before,
                       load_average_after=load_after, versions=dict(torch=torch.__version__), rows=rows,
                       runs=[dict(algo=algo, impl=f"{i.kind}:{i.name}", env_id=i.env_id, sps=v)

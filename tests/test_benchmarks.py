@@ -1,6 +1,8 @@
 """benchmarks/: grid.py (on a local pool and on a Ray instance the test starts), plot.py,
 learning_margins.py and profile_split.py (on our script only: SB3 is not installed here)."""
+import argparse
 import csv
+import functools
 import hashlib
 import json
 import shutil
@@ -121,6 +123,43 @@ def test_grid_identity_covers_the_code_the_script_imports(tmp_path, monkeypatch)
     (tmp_path / "tools" / "near.py").write_text("")
     assert set(grid_module.identity(run._replace(script="tools/runner.py"))["code"]) == {
         "tools/runner.py", "tools/near.py", "helper.py", "pkg/inner.py", "pkg/envs.py"}
+
+
+def identity_hash_at_145f397(run) -> str:
+    """The identity hash grid.py gave a run at commit 145f397 (its identity() and command(), copied here so that the test
+    needs no git history): docs/expect-runs.csv keys the runs that finished by it, 1M-step ones among them."""
+    import grid as grid_module
+
+    files = {str(p.relative_to(ROOT)): hashlib.sha256(p.read_bytes()).hexdigest() for p in grid_module.local_code(run.script, run.env_id)}
+    described = {"command": [run.script, "--env-id", run.env_id, "--seed", str(run.seed), *run.flags], "threads": run.threads,
+                 "tags": list(run.tags), "code": files}
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def test_a_cpu_run_keeps_its_identity_and_a_gpu_run_is_another_run(workdir, monkeypatch):
+    """Every run of benchmarks/expect.py (ours and SB3's, the 1M-step rows included) has on the CPU the identity hash it had
+    at 145f397, though our scripts now run with --no-cuda; with a GPU, the run is another run, its GPUs in its identity."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import expect
+    import grid as grid_module
+
+    runs = expect.plan(argparse.Namespace(only=None, scripts=None, budget=None, out=workdir / "out", threads=1))
+    assert {r.gpus for r in runs} == {0} and len(runs) > 50
+    runs = list({(r.arm, r.env_id, r.flags): r for r in runs}.values())  # one seed of each row's arms
+    monkeypatch.setattr(grid_module, "local_code", functools.cache(grid_module.local_code))  # (parsed once per script)
+    assert all(grid_module.identity(run)["hash"] == identity_hash_at_145f397(run) for run in runs)
+    assert all(("--no-cuda" in grid_module.command(run)) == (not run.script.startswith("benchmarks/")) for run in runs)
+    old = subprocess.run(["git", "show", "145f397:benchmarks/grid.py"], cwd=ROOT, capture_output=True, text=True)
+    if old.returncode == 0:  # where the history is there, grid.py as it was at 145f397 gives the same hashes too
+        namespace = {"__file__": str(ROOT / "benchmarks" / "grid.py"), "__name__": "grid_at_145f397"}
+        exec(compile(old.stdout, "grid_at_145f397.py", "exec"), namespace)
+        namespace["local_code"] = grid_module.local_code
+        assert all(namespace["identity"](namespace["Run"](*run[:8]))["hash"] == grid_module.identity(run)["hash"] for run in runs)
+    on_gpu = [run._replace(gpus=1) for run in runs[:3]]
+    assert all("--no-cuda" not in grid_module.command(run) and "device" in grid_module.identity(run) for run in on_gpu)
+    assert all(grid_module.identity(a)["hash"] != grid_module.identity(b)["hash"] for a, b in zip(runs, on_gpu))
+    gpu_runs = expect.plan(argparse.Namespace(only=None, scripts=None, budget=None, out=workdir / "out", threads=1, gpus_per_run=1))
+    assert {r.gpus for r in gpu_runs if r.script.startswith("benchmarks/")} == {0} and {r.gpus for r in gpu_runs} == {0, 1}
 
 
 def free_port() -> int:

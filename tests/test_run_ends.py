@@ -1,4 +1,4 @@
-"""How a run ends (issue 32), for every script: the summary, signals, a finished run evaluated and extended,
+"""How a run ends, for every script: the summary, signals, a finished run evaluated and extended,
 --eval-frequency, --eval-model on another environment or another script's file."""
 import re
 import signal
@@ -226,8 +226,8 @@ def test_the_summary_names_the_run_and_its_speed_for_what_it_is(script, workdir)
 
 def test_a_checkpoint_written_before_is_evaluated_and_extended(workdir):
     """tests/fixtures/dqn-checkpoint-145f397.pt: `dqn.py --total-timesteps 400 --learning-starts 100 --batch-size 32
-    --buffer-size 400 --checkpoint-frequency 200 --seed 5` at commit 145f397, whose runs (and checkpoints) were going on
-    when issue 32 changed the formats: its policy is evaluated, and the run extended."""
+    --buffer-size 400 --checkpoint-frequency 200 --seed 5` at commit 145f397, the commit of the Hopper-v4 1M runs, whose
+    checkpoints predate the current formats: its policy is evaluated, and the run extended."""
     checkpoint = FIXTURES / "dqn-checkpoint-145f397.pt"
     evaluated = run_script("dqn", "--eval-model", str(checkpoint), "--eval-episodes", "2", cwd=workdir)
     assert evaluated.returncode == 0 and "at step 400" in evaluated.stdout and "over 2 episodes" in evaluated.stdout, evaluated.stderr
