@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check (issue 33): in one command of under 6 minutes on a machine with an NVIDIA GPU, from the repository root,
+# The GPU check: in one command of under 6 minutes on a machine with an NVIDIA GPU, from the repository root,
 #   1. tests/test_compile.py on the GPU in float32 (compiled against eager to rtol 1e-4; losses to atol 1e-5, weights to
 #      1e-4, second moments to 1e-9; no host sync in the compiled update) and tests/test_device.py on the GPU
 #      (no tensor off its device, each update within its host-sync budget, GPU checkpoints resumed),
