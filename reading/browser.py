@@ -31,6 +31,7 @@ def chromium(height: int = 900):
     with tempfile.TemporaryDirectory() as profile, sync_playwright() as p:
         context = p.chromium.launch_persistent_context(profile, executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS,
                                                        viewport={"width": WIDTH, "height": height})
+        context.set_default_timeout(180_000)  # a page of MathML loads in seconds, but a loaded machine is slower
         try:
             yield context.pages[0] if context.pages else context.new_page()
         finally:
