@@ -280,7 +280,7 @@ CUT_AFTER = ("approx", "leq", "geq", "le", "ge", "leftarrow", "to", "sim", "neq"
 
 
 def latex_pieces(latex: str) -> list[str]:
-    """LaTeX cut after its top-level relations, + and binary −, and commas, and before a \quad or a ∇, Σ, Π or
+    r"""LaTeX cut after its top-level relations, + and binary −, and commas, and before a \quad or a ∇, Σ, Π or
     fraction that is a factor of a long product: outside braces, environments and parentheses (a cut inside
     \left( .. \right) closes the piece with \right. and opens the next with \left., so that each piece is whole
     LaTeX). A piece still long is cut inside its parentheses too, one level deeper at a time. No piece shorter
@@ -350,7 +350,7 @@ def cut_at_depth(latex: str, depth: int) -> list[str]:
 
 
 def closing_parens(latex: str) -> dict[int, int]:
-    """{position of a "(": position of its ")"}, the delimiters of \left( and \right) left out."""
+    r"""{position of a "(": position of its ")"}, the delimiters of \left( and \right) left out."""
     ends, opened = {}, []
     for m in re.finditer(r"\\(?:left|right)[()]|\\.|[()]", latex):
         if m.group(0) == "(":
