@@ -31,6 +31,7 @@ def chromium(height: int = 900):
     with tempfile.TemporaryDirectory() as profile, sync_playwright() as p:
         context = p.chromium.launch_persistent_context(profile, executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS,
                                                        viewport={"width": WIDTH, "height": height})
+        context.set_default_timeout(180_000)  # a page of MathML loads in seconds, but a loaded machine is slower
         try:
             yield context.pages[0] if context.pages else context.new_page()
         finally:
@@ -54,8 +55,26 @@ MEASURE = """() => {
     landed.push([a.getAttribute('href'), Math.abs(top) <= 2 || (atBottom && top > 0 && top < window.innerHeight) ? 'ok' : 'top ' + top]);
   }
   window.scrollTo(0, 0);
+  // what runs out of its box: a formula, code or a tag wider than the prose, passage or comment that holds it
+  const overflow = [];
+  for (const box of document.querySelectorAll('.prose, .passage, .eq')) {
+    const right = box.getBoundingClientRect().right - parseFloat(getComputedStyle(box).paddingRight);
+    const wide = box.scrollWidth > box.clientWidth + 1 ? box
+      : [...box.querySelectorAll('math, pre, code, .tag, .display')].find(e => e.getBoundingClientRect().right > right + 1);
+    if (wide) overflow.push(box.className + ': ' + wide.textContent.trim().slice(0, 80));
+  }
+  // a passage of the notes beside the code, never over it
+  const overlaps = [...document.querySelectorAll('.passage')].filter(p => {
+    const ln = p.closest('section').querySelector('.ln');
+    return ln && p.getBoundingClientRect().right > ln.getBoundingClientRect().left + 1;
+  }).map(p => p.id);
+  // each code row as tall as a whole number of its lines: nothing beside it (a formula, a taller line height)
+  // stretches a row by a fraction of a line
+  const rows = [...document.querySelectorAll('.code')].map(e =>
+    [e.previousElementSibling.textContent, e.getBoundingClientRect().height / parseFloat(getComputedStyle(e).lineHeight)]);
   return {scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, maths, code, twinA: twin('a'), twinB: twin('b'),
-          text: document.body.innerText, links, landed};
+          text: document.body.innerText, links, landed, overflow, overlaps, rows,
+          merrors: [...document.querySelectorAll('merror')].map(e => e.textContent)};
 }"""
 
 

@@ -28,10 +28,19 @@ from reading import anchors, mathtext  # noqa: E402
 SCRIPTS = ["sac_continuous", "sac_no_reparam", "td3", "ddpg", "dqn", "ddqn", "ppo", "a2c"]
 TWINS = [("sac_continuous", "sac_no_reparam"), ("ddpg", "td3"), ("dqn", "ddqn"), ("a2c", "ppo")]
 BANNER = re.compile(r"#\s*-{20,}\s*$")
-STEP = re.compile(r"^((?:[a-h]|g\.\d|\d+(?:\.\d+)?)\.?)\s+(?=\S)")
+STEP = re.compile(r"^(g\.\d|\d+\.\d+|[a-h]\.|\d+\.)\s+(?=\S)")  # b. g.2 3. 3.6; not the action a, nor a 1 that starts an equation
+
+# The notes are Chinese: each font stack names the CJK fonts of Linux (Debian's fonts-noto-cjk, fonts-wqy-microhei),
+# macOS and Windows after the Latin ones, so that the browser takes the Chinese from whichever the reader has.
+CJK_SERIF = '"Noto Serif CJK SC", "Source Han Serif SC", "Songti SC", SimSun'
+CJK_SANS = '"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", "WenQuanYi Micro Hei"'
+SERIF = f'"Noto Serif", "DejaVu Serif", Georgia, {CJK_SERIF}, {CJK_SANS}, serif'
+SANS = f'"DejaVu Sans", Arial, {CJK_SANS}, sans-serif'
+MONO = f'"DejaVu Sans Mono", Menlo, Consolas, "Noto Sans Mono CJK SC", {CJK_SANS}, monospace'
+PITCH = "20px"  # the code's line pitch: a line of the comment column and of the line numbers is as tall
 
 CSS = """
-body { font: 15px/1.5 "Noto Serif", "DejaVu Serif", Georgia, serif; margin: 0; color: #1d1d1f; background: #fff; }
+body { font: 15px/1.5 @serif; margin: 0; color: #1d1d1f; background: #fff; }
 header { padding: 10px 24px; border-bottom: 1px solid #ddd; background: #fafafa; }
 header a { margin-right: 16px; }
 h1 { font-size: 22px; margin: 8px 0; }
@@ -42,25 +51,28 @@ main { padding: 0 24px 48px; }
 .block.head { border-top: 2px solid #bbb; margin-top: 18px; }
 .prose { grid-column: 1; padding: 6px 14px 10px 0; overflow-wrap: anywhere; overflow-x: auto; }
 .prose p { margin: 0 0 6px; }
-.ln { grid-column: 2; text-align: right; padding-right: 8px; color: #aaa; font: 12px/1.6 "DejaVu Sans Mono", monospace; }
-.code { grid-column: 3; font: 12.5px/1.6 "DejaVu Sans Mono", monospace; white-space: pre-wrap; overflow-wrap: anywhere;
+.ln { grid-column: 2; text-align: right; padding-right: 8px; color: #aaa; font: 12px/@pitch @mono; }
+.code { grid-column: 3; font: 12.5px/@pitch @mono; white-space: pre-wrap; overflow-wrap: anywhere;
         background: #f7f7f9; padding: 0 8px; min-width: 0; }
-.eq { grid-column: 4; padding: 0 0 0 12px; font-size: 14px; line-height: 1.6; overflow-wrap: anywhere; color: #333; min-width: 0;
-      overflow-x: auto; }
+.eq { grid-column: 4; align-self: start; padding: 0 0 0 12px; font-size: 13.5px; line-height: @pitch; overflow-wrap: anywhere;
+      color: #333; min-width: 0; }
 .fill { grid-column: 3; background: #f7f7f9; }
 .eq math, .prose math { font-size: 1.05em; }
+.eq math { margin-block: -4px; }  /* a sub- or superscript reaches into the leading: the line stays one pitch tall */
 .step { font-weight: bold; color: #6b3fa0; }
-.tag { display: inline-block; font: 12px/1.4 "DejaVu Sans", sans-serif; background: #eef3ff; color: #2446a8;
-       border: 1px solid #c9d6ff; border-radius: 4px; padding: 0 5px; margin: 0 2px; white-space: nowrap; text-decoration: none; }
+.nobr { white-space: nowrap; }
+.tag { display: inline-block; font: 12px/1.4 @sans; background: #eef3ff; color: #2446a8;
+       border: 1px solid #c9d6ff; border-radius: 4px; padding: 0 5px; margin: -2px 2px; white-space: nowrap; text-decoration: none; }
 .passage { border-left: 3px solid #c9d6ff; background: #fbfcff; margin: 6px 0 8px; padding: 4px 10px; max-height: 32em;
            overflow-y: auto; font-size: 13.5px; }
-.passage .src { font: 12px "DejaVu Sans", sans-serif; color: #666; }
+.passage .src { font: 12px @sans; color: #666; }
 .passage p { margin: 2px 0; } .passage .h { font-weight: bold; margin-top: 6px; }
-.passage pre { white-space: pre-wrap; font-size: 12px; background: #f3f3f3; padding: 4px; }
-.display { margin: 4px 0; overflow-x: auto; }
+.passage pre { white-space: pre-wrap; overflow-wrap: anywhere; font: 12px/1.5 @mono; background: #f3f3f3; padding: 4px; }
+.display { margin: 4px 0; text-align: center; }  /* a formula's pieces, each laid out whole, wrap between them */
+.display .row { margin: 2px 0; }
 .figure { color: #888; font-style: italic; }
 code.tex { color: #a00; }
-table.twin { border-collapse: collapse; width: 100%; table-layout: fixed; font: 12.5px/1.5 "DejaVu Sans Mono", monospace; }
+table.twin { border-collapse: collapse; width: 100%; table-layout: fixed; font: 12.5px/1.5 @mono; }
 table.twin td { vertical-align: top; white-space: pre-wrap; overflow-wrap: anywhere; padding: 0 6px; }
 table.twin td.n { width: 3em; color: #aaa; text-align: right; }
 table.twin tr.changed td.c { background: #fff5d6; } table.twin tr.changed td.n { color: #a07000; }
@@ -71,7 +83,7 @@ table.twin td.mark { width: 1.2em; color: #a07000; text-align: center; }
 header.sticky { position: sticky; top: 0; z-index: 1; } header.sticky h1 { font-size: 18px; margin: 2px 0; } header.sticky p { margin: 2px 0; }
 table.twin td.n { scroll-margin-top: 110px; }
 .index td, .index th { text-align: left; padding: 3px 10px 3px 0; vertical-align: top; } .index td:first-child { white-space: nowrap; }
-"""
+""".replace("@serif", SERIF).replace("@sans", SANS).replace("@mono", MONO).replace("@pitch", PITCH)
 STYLE = "".join(f".tok-{k} {{ color: {v} }}\n" for k, v in {
     "k": "#8a2be2", "s": "#1a7f37", "c": "#6a737d; font-style: italic", "n": "#1d1d1f", "f": "#005cc5", "m": "#b35900",
     "d": "#5a8f5a", "b": "#0b6bcb", "o": "#444"}.items())
@@ -232,31 +244,46 @@ def tag_id(tag: anchors.Tag) -> str:
     return f"n{tag.lineno}-" + re.sub(r"[^A-Za-z0-9]+", "-", f"{tag.file} {tag.path}").strip("-")
 
 
-def text_html(text: str, lineno: int, notes: Notes, passages: list) -> str:
-    """A comment's text: its step label, prose and equations; each tag as a link to its passage (with --notes)."""
+def text_html(lines: list[tuple[int, str]], notes: Notes, passages: list, names: frozenset) -> str:
+    """Comment lines, (line number, text), joined into one text (an equation may go on over a line's end): its step
+    label, prose and equations; each tag as a link to its passage (with --notes). `names`: the code's names."""
+    text, tags = "", []
+    for lineno, line in lines:
+        text += " " * bool(text)
+        tags += [(len(text) + m.start(), len(text) + m.end(), anchors.Tag(m.group(1), m.group(2), lineno, m.group(0)))
+                 for m in anchors.TAG.finditer(line)]  # a tag is on one line, as anchors.tags_in finds it
+        text += line
     out, pos = [], 0
-    for m in anchors.TAG.finditer(text):
-        out.append(prose_html(text[pos:m.start()]))
-        tag = anchors.Tag(m.group(1), m.group(2), lineno, m.group(0))
+    for start, end, tag in tags:
+        out.append(prose_html(text[pos:start], names))
+        trail = re.match(r"[.,;:)]*", text[end:]).group(0)  # kept on the tag's line: no lone "." under it
         label = f"notes {tag.file} · {html.escape(tag.path)}"
         body = notes.passage(tag)
         if body is None:
-            out.append(f'<span class="tag" id="at-{tag_id(tag)}" title="build with --notes DIR to show this place of the notes">{label}</span>')
+            link = f'<span class="tag" id="at-{tag_id(tag)}" title="build with --notes DIR to show this place of the notes">{label}</span>'
         else:
-            out.append(f'<a class="tag" id="at-{tag_id(tag)}" href="#{tag_id(tag)}">{label}</a>')
+            link = f'<a class="tag" id="at-{tag_id(tag)}" href="#{tag_id(tag)}">{label}</a>'
             passages.append(f'<div class="passage" id="{tag_id(tag)}"><div class="src">notes {tag.file} · {html.escape(tag.path)}</div>{body}</div>')
-        pos = m.end()
-    out.append(prose_html(text[pos:]))
+        out.append(f'<span class="nobr">{link}{html.escape(trail)}</span>' if trail else link)
+        pos = end + len(trail)
+    out.append(prose_html(text[pos:], names))
     return "".join(out)
 
 
-def prose_html(text: str) -> str:
+def prose_html(text: str, names: frozenset) -> str:
     m = STEP.match(text)
     label = f'<span class="step">{html.escape(m.group(1))}</span> ' if m else ""
-    return label + mathtext.comment_html(text[m.end():] if m else text)
+    return label + mathtext.comment_html(text[m.end():] if m else text, names)
 
 
-def paragraphs(prose: list[tuple[int, str]], notes: Notes) -> str:
+def code_names(source: str) -> frozenset:
+    """The code's names with an underscore inside (q_network, next_obs): in a comment they are prose, not a
+    symbol with a subscript."""
+    return frozenset(t.string for t in tokenize.generate_tokens(io.StringIO(source).readline)
+                     if t.type == tokenize.NAME and "_" in t.string.strip("_"))
+
+
+def paragraphs(prose: list[tuple[int, str]], notes: Notes, names: frozenset) -> str:
     """Comment lines joined into paragraphs (a new one at a step label or after a sentence's end), passages after."""
     paras, passages, current = [], [], []
     for n, text in prose:
@@ -267,32 +294,37 @@ def paragraphs(prose: list[tuple[int, str]], notes: Notes) -> str:
             current.append((n, text))
     if current:
         paras.append(current)
-    out = []
-    for para in paras:
-        # one paragraph: its lines joined, each tag kept with its own line number
-        pieces = [text_html(text, n, notes, passages) for n, text in para]
-        out.append("<p>" + " ".join(pieces) + "</p>")
+    out = ["<p>" + text_html(para, notes, passages, names) + "</p>" for para in paras]
     return "".join(out) + "".join(passages)
 
 
 def script_page(name: str, notes: Notes) -> str:
     source = (ROOT / f"{name}.py").read_text(encoding="utf-8")
     twin = next((f"{a}--{b}.html" for a, b in TWINS if name in (a, b)), None)
+    names = code_names(source)
     parts = []
     for block in blocks_of(source):
         ids = "".join(f'<span id="{i}"></span>' for i in block.ids)
         rows, passages = [], []  # the passages of the tags beside the code go under the block's prose
+        n = len(block.rows)
+        # A comment beside a line goes on down beside the lines under it up to the next comment, so that a comment
+        # longer than its line does not push the code apart: the rows it spans keep the code's line pitch, and
+        # only the last of them grows if the comment needs more (see .block's rows below).
+        commented = [k for k, row in enumerate(block.rows, 1) if row.comment] + [n + 1]
+        until = {k: commented[i + 1] for i, k in enumerate(commented[:-1])}
+        tracks = ["auto"] * n
+        for k, stop in until.items():
+            tracks[k - 1:stop - 2] = [f"minmax(auto, {PITCH})"] * (stop - 1 - k)
         for k, row in enumerate(block.rows, 1):
-            eq = text_html(row.comment, row.lineno, notes, passages) if row.comment else ""
             hang = row.indent + 4  # a wrapped line goes on 4 further in than its own
             rows.append(f'<div class="ln" style="grid-row:{k}" id="L{row.lineno}">{row.lineno}</div>'
-                        f'<div class="code" style="grid-row:{k};padding-left:calc(8px + {hang}ch);text-indent:-{hang}ch">{row.code or " "}</div>'
-                        f'<div class="eq" style="grid-row:{k}">{eq}</div>')
-        prose = paragraphs(block.prose, notes) + "".join(passages)
+                        f'<div class="code" style="grid-row:{k};padding-left:calc(8px + {hang}ch);text-indent:-{hang}ch">{row.code or " "}</div>')
+            if row.comment:
+                rows.append(f'<div class="eq" style="grid-row:{k} / {until[k]}">{text_html([(row.lineno, row.comment)], notes, passages, names)}</div>')
+        prose = paragraphs(block.prose, notes, names) + "".join(passages)
         if block.heading and block.prose:
             prose = "<h2>" + prose.removeprefix("<p>").replace("</p>", "</h2>", 1)
-        n = len(block.rows)
-        parts.append(f'<section class="block{" head" if block.heading else ""}" style="grid-template-rows: repeat({n}, auto) 1fr">'
+        parts.append(f'<section class="block{" head" if block.heading else ""}" style="grid-template-rows: {" ".join(tracks)} 1fr">'
                      f'<div class="prose" style="grid-row: 1 / span {n + 1}">{ids}{prose}</div>{"".join(rows)}'
                      f'<div class="fill" style="grid-row:{n + 1}"></div></section>')
     nav = f'<a href="index.html">index</a>' + (f'<a href="{twin}">side by side with its twin</a>' if twin else "")

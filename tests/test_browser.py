@@ -1,10 +1,11 @@
 """The reading pages in a real browser: Debian's headless Chromium, driven by Playwright.
 
-What a reader sees, on every page: each equation laid out (a MathML box of non-zero size, and no raw
-LaTeX or `$` left in the visible text); each code line once, in order; each link landing on its target;
-and nothing wider than a 1280 px window. Built with the notes where they are (../shared/notes), without
-them elsewhere. One test, so that one browser does it all (pytest -n 2 would start one per worker).
-Skips where no Chromium is installed, except in CI (CI=true), where it fails."""
+What a reader sees, on every page: each equation laid out (a MathML box of non-zero size, no error mark, and
+no raw LaTeX or `$` left in the visible text); each code line once, in order, the rows a whole number of
+lines tall; each link landing on its target; nothing wider than a 1280 px window, no formula wider than the
+prose, passage or comment that holds it, and no passage of the notes over the code. Built with the notes
+where they are (../shared/notes), without them elsewhere. One test, so that one browser does it all (pytest -n 2
+would start one per worker). Skips where no Chromium is installed, except in CI (CI=true), where it fails."""
 import os
 import re
 
@@ -42,9 +43,15 @@ def test_the_pages_as_a_reader_sees_them(tmp_path):
                 problems.append(f"{name} links to a missing page {target}")
             elif target and anchor and f'id="{anchor}"' not in (tmp_path / target).read_text(encoding="utf-8"):
                 problems.append(f"{name}: {href} has no target")
-        # no horizontal scroll in a 1280 px window
+        # no horizontal scroll in a 1280 px window, nor inside the prose, a passage or a comment (a formula wider than
+        # its box is cut off or needs scrolling there); no passage over the code
         if seen["scrollWidth"] > seen["clientWidth"]:
             problems.append(f"{name}: {seen['scrollWidth']} px wide in a {seen['clientWidth']} px window")
+        problems += [f"{name}: wider than its box, {what}" for what in seen["overflow"]]
+        problems += [f"{name}: passage {id} over the code" for id in seen["overlaps"]]
+        problems += [f"{name}: a formula with an error mark: {text}" for text in seen["merrors"]]
+        # the code's lines evenly spaced: every row a whole number of lines tall
+        problems += [f"{name}: row of line {line} is {lines:.2f} lines tall" for line, lines in seen["rows"] if abs(lines - round(lines)) > 0.02]
     # every code line once, in order; each twin page shows both files whole
     for script in SCRIPTS:
         if pages[f"{script}.html"]["code"] != code_lines(script):

@@ -112,13 +112,55 @@ def test_tags_are_only_in_comments_and_docstrings():
 def test_comment_equations_become_mathml():
     mathtext.ERRORS.clear()
     html = mathtext.comment_html("y = r + γ(1 − d)(min_i Q_φ'i(s', a') − α log π_θ(a'|s')), d = termination only")
-    # cut after its top-level = and + (so that it can wrap), never inside the brackets
-    assert re.sub(r"<math.*?</math>", "M", html, flags=re.S) == "M M M M termination only"
+    # cut after its top-level =, + and commas (so that it can wrap), inside a long bracket too, never inside a short one
+    assert re.sub(r"<math.*?</math>", "M", html, flags=re.S) == "M M M M M termination only"
+    assert mathtext.equation_pieces("y = r + γ(1 − d)(min_i Q_φ'i(s', a') − α log π_θ(a'|s')), d =") == \
+        ["y =", "r +", "γ(1 − d)(min_i Q_φ'i(s', a') −", "α log π_θ(a'|s')),", "d ="]
     assert "<msub><mo>min</mo><mi>i</mi></msub>" in html.replace('<mrow>', '').replace('</mrow>', '')
     assert "<math" not in mathtext.comment_html("the episodes that ended, already reset: log them")
     assert "<math" not in mathtext.comment_html("Defaults are CleanRL's ppo.py and ppo_continuous_action.py.")
     html = mathtext.comment_html("Â_t = δ_t + γλ Â_{t+1}, within the episode")
     assert re.sub(r"<math.*?</math>", "M", html, flags=re.S) == "M M M, within the episode"
+    assert not mathtext.ERRORS
+
+
+def test_an_apostrophe_after_a_word_is_english_and_after_a_symbol_in_an_equation_a_prime():
+    mathtext.ERRORS.clear()
+    math_as_m = lambda text: re.sub(r"<math.*?</math>", "M", mathtext.comment_html(text), flags=re.S)  # noqa: E731
+    # possessives stay prose, with a typographic apostrophe: none of them starts an equation
+    assert math_as_m("not in the notes (PPO2's, CleanRL's): V_φ' kept") == "not in the notes (PPO2’s, CleanRL’s): M kept"
+    assert math_as_m("within ε of the rollout's V_φ, the data being π_θ's own") == "within M of the rollout’s M, the data being M’s own"
+    assert math_as_m("step t's return") == "step t’s return"
+    # the primes of an equation stay primes, inside its MathML
+    html = mathtext.comment_html("y = r + γ(1 − d) max_a' Q(s', a'; θ⁻)")
+    assert "’" not in html and "'" not in re.sub(r"<math.*?</math>", "", html, flags=re.S)
+    assert re.findall(r"<mi>&#x02032;</mi>", html) == ["<mi>&#x02032;</mi>"] * 3  # a' under the max, s', a'
+    assert "<mi>&#x02032;</mi>" in mathtext.comment_html("V_φ' kept")
+    assert not mathtext.ERRORS
+
+
+def test_a_step_label_is_the_notes_label_not_the_start_of_an_equation():
+    assert [build.STEP.match(t).group(1) for t in ("b. a ~ π_θ(·|s)", "g.2 critic update", "3.6 every C steps", "1. ε-greedy")] == \
+        ["b.", "g.2", "3.6", "1."]
+    assert not any(build.STEP.match(t) for t in ("a ~ π_θ(·|s).", "1 − tanh²(u) = 4/(eᵘ + e⁻ᵘ)²", "a = μ + σ ε"))
+
+
+def test_a_long_formula_of_the_notes_is_cut_into_pieces_that_wrap():
+    mathtext.ERRORS.clear()
+    latex = r"y = r + \gamma (1-d) \left( \min_{i=1,2} Q_{\phi'_i}(s', a') - \alpha \log\pi_{\theta}(a'|s') \right) \quad a' \sim \pi(\cdot|s')"
+    pieces = mathtext.latex_pieces(latex)
+    assert len(pieces) >= 4 and pieces[-1].strip() == r"\pi(\cdot|s')"
+    # each piece is whole LaTeX: a cut inside \left( .. \right) closes the fence and opens the next piece's, unseen
+    k = next(k for k, p in enumerate(pieces) if p.endswith(r"\right."))
+    assert pieces[k].startswith(" \\gamma") and pieces[k + 1].startswith(r"\left. \alpha")
+    assert all(p.count(r"\left") == p.count(r"\right") for p in pieces)
+    html = mathtext.notes_math(latex, True)
+    assert html.count("<math") == len(pieces) and html.count('displaystyle="true"') == len(pieces)
+    # never inside braces, nor inside short parentheses
+    assert mathtext.latex_pieces(r"\frac{a + b + c + d}{e + f + g + h}") == [r"\frac{a + b + c + d}{e + f + g + h}"]
+    assert len(mathtext.latex_pieces(r"\gamma(1 - d + e + f)")) == 1
+    # an aligned environment: a line per row
+    assert mathtext.notes_math(r"\begin{aligned} a &= b + c \\ d &= e + f \end{aligned}", True).count('<div class="row">') == 2
     assert not mathtext.ERRORS
 
 
