@@ -6,8 +6,10 @@ curve (smoothed over --smooth points, then interpolated onto common steps), with
 number of seeds, then for each --table tag the mean ± std across seeds, and for the first one also
 the interquartile mean (IQM: the mean of the middle half of the seeds) with its 95 % stratified-
 bootstrap confidence interval (rliable, Agarwal et al., NeurIPS 2021), and the value of each seed.
-A tag of the CSV's `final/` figures is one value per seed; any other tag (a curve, such as
-charts/q_overestimation) counts as its mean over the second half of the run's steps.
+A tag of the CSV's `final/` figures is one value per seed (final/return_lastN, where a run did not
+write it, is the mean of its last N episodic returns: final/return_last100 is CleanRL's published
+measure); any other tag (a curve, such as charts/q_overestimation) counts as its mean over the second
+half of the run's steps.
 
 --claim "A > B" (repeatable) adds, per environment, the probability of improvement P(A > B) on the
 first --table figure (the chance that a run of A scores above a run of B; 0.5 is no effect) with its
@@ -25,6 +27,7 @@ import argparse
 import contextlib
 import csv
 import importlib
+import re
 import sys
 import warnings
 from collections import defaultdict
@@ -64,8 +67,14 @@ def curves_on_common_steps(per_seed: list[list[tuple[int, float]]], window: int,
 
 
 def seed_figure(tags: dict, tag: str) -> float | None:
-    """One number per seed: a final/ figure as it is; a curve's mean over the second half of its steps."""
+    """One number per seed: a final/ figure as it is; a curve's mean over the second half of its steps.
+    final/return_lastN that a run did not write (grid.py writes last 10) is the mean of its last N
+    episodic returns (CleanRL's published measure is last 100)."""
     points = tags.get(tag)
+    last_n = re.fullmatch(r"final/return_last(\d+)", tag)
+    if not points and last_n and tags.get("charts/episodic_return"):
+        returns = [v for _, v in tags["charts/episodic_return"][-int(last_n.group(1)):]]
+        return float(np.mean(returns))
     if not points:
         return None
     if tag.startswith("final/"):

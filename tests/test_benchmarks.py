@@ -473,6 +473,78 @@ def test_speed_times_cleanrl_jax_from_its_10th_draw_and_needs_a_checkout(workdir
     assert proc.returncode == 2 and "--against cleanrl-jax needs --cleanrl DIR" in proc.stderr and "Traceback" not in proc.stderr
 
 
+# A stand-in for CleanRL's ppo_continuous_action.py: the four places that gymnasium 1.x changes, in a
+# function never called, then a run that checks its command line and logs 120 episodic returns.
+FAKE_CLEANRL_PPO = '''import os, sys
+from torch.utils.tensorboard import SummaryWriter
+
+
+def never(gym, np, args, infos, writer, global_step, time, start_time, make_env, env):
+    if True:
+        env = gym.wrappers.TransformObservation(env, lambda obs: np.clip(obs, -10, 10))
+        envs = gym.vector.SyncVectorEnv(
+            [make_env(i) for i in range(args.num_envs)]
+        )
+        for step in range(1):
+            if "final_info" in infos:
+                for info in infos["final_info"]:
+                    if info and "episode" in info:
+                        print(f"global_step={global_step}, episodic_return={info['episode']['r']}")
+                        writer.add_scalar("charts/episodic_return", info["episode"]["r"], global_step)
+                        writer.add_scalar("charts/episodic_length", info["episode"]["l"], global_step)
+        print("SPS:", int(global_step / (time.time() - start_time)))
+
+
+seed = int(sys.argv[4])
+assert sys.argv[1:] == ["--env-id", "Hopper-v4", "--seed", str(seed), "--no-cuda", "--total-timesteps", "120"], sys.argv
+assert os.environ["OMP_NUM_THREADS"] == "1"
+writer = SummaryWriter(f"runs/Hopper-v4__ppo_continuous_action__{seed}")
+for i in range(120):
+    writer.add_scalar("charts/episodic_return", 1000 * seed + i, 8 * i)
+writer.close()
+'''
+
+
+def test_cleanrl_peer_runs_cleanrl_file_patched_for_gymnasium_1_and_tabulates_its_last_100(workdir):
+    """cleanrl_peer.py changes exactly the gymnasium-1.x lines of CleanRL's file, runs it per seed, writes
+    CleanRL's measure (the mean of the last 100 episodic returns) in grid.py's format, skips a seed already
+    run with the same file, refuses one run with another file, and stops on a file it cannot patch."""
+    fake = workdir / "cleanrl"
+    (fake / "cleanrl").mkdir(parents=True)
+    (fake / "cleanrl" / "ppo_continuous_action.py").write_text(FAKE_CLEANRL_PPO)
+    tool = [sys.executable, str(ROOT / "benchmarks" / "cleanrl_peer.py"), "--cleanrl", str(fake), "--seeds", "1", "2",
+            "--flags", "--total-timesteps 120", "--workers", "2", "--out", str(workdir / "peer")]
+    proc = subprocess.run(tool, cwd=workdir, capture_output=True, text=True, timeout=300, env=script_env())
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    patched = (workdir / "peer" / "ppo_continuous_action.py").read_text()
+    assert "env.observation_space)" in patched and "AutoresetMode.SAME_STEP" in patched
+    assert 'infos["final_info"]["_episode"]' in patched and 'print("SPS:"' not in patched
+    table = rows(workdir / "peer" / "results.csv")
+    for seed in (1, 2):
+        final = {r["tag"]: float(r["value"]) for r in table if r["seed"] == str(seed) and r["tag"].startswith("final/")}
+        assert final["final/return_last100"] == pytest.approx(1000 * seed + np.mean(range(20, 120)))
+        assert final["final/return_last10"] == pytest.approx(1000 * seed + np.mean(range(110, 120)))
+        assert final["final/seconds"] > 0 and final["final/peak_rss_mib"] > 0
+    assert {r["arm"] for r in table} == {"cleanrl-ppo"}
+    # run again: nothing reruns; plot.py reads CleanRL's measure from these rows, and computes it for a grid
+    # run that wrote only its episodic returns
+    ran = [(workdir / "peer" / f"seed{seed}" / "out.txt").stat().st_mtime_ns for seed in (1, 2)]
+    again = subprocess.run(tool, cwd=workdir, capture_output=True, text=True, timeout=300, env=script_env())
+    assert again.returncode == 0 and "last 100 1070" in again.stdout
+    assert [(workdir / "peer" / f"seed{seed}" / "out.txt").stat().st_mtime_ns for seed in (1, 2)] == ran
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import plot
+
+    assert plot.seed_figure({"charts/episodic_return": [(i, float(i)) for i in range(150)]}, "final/return_last100") == np.mean(range(50, 150))
+    # a seed run with another file is refused; a file without one of the lines stops with one line
+    (fake / "cleanrl" / "ppo_continuous_action.py").write_text(FAKE_CLEANRL_PPO + "# changed\n")
+    other = subprocess.run(tool, cwd=workdir, capture_output=True, text=True, timeout=300, env=script_env())
+    assert other.returncode == 1 and "holds a run of another file" in other.stderr and "Traceback" not in other.stderr
+    (fake / "cleanrl" / "ppo_continuous_action.py").write_text(FAKE_CLEANRL_PPO.replace('print("SPS:"', 'print("speed:"'))
+    moved = subprocess.run(tool, cwd=workdir, capture_output=True, text=True, timeout=300, env=script_env())
+    assert moved.returncode == 1 and "0 times, not once" in moved.stderr and "Traceback" not in moved.stderr
+
+
 def test_update_time_builds_td3_twin_critics_and_times_both_ways(workdir):
     """benchmarks/update_time.py on td3.py, whose update takes the two critics as one TwinQ module
     (docs/speed.md quotes its figures): a round of 2 updates eager and compiled gives both times."""
