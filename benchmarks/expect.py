@@ -251,8 +251,9 @@ def figures(runs: list[grid.Run], kept: dict) -> dict:
 
 
 def cell(values: list[float], of: int = 0) -> str:
-    """mean ± std, and "(n of `of` seeds)" while a row is measured in part."""
-    text = f"{statistics.mean(values):.0f} ± {statistics.pstdev(values):.0f}" if values else "—"
+    """mean ± std (one run: its value alone, with no spread to show), and "(n of `of` seeds)" while a row is
+    measured in part."""
+    text = "—" if not values else f"{values[0]:.0f}" if len(values) == 1 else f"{statistics.mean(values):.0f} ± {statistics.pstdev(values):.0f}"
     return text + (f" ({len(values)} of {of} seeds)" if values and of and len(values) != of else "")
 
 
@@ -329,7 +330,8 @@ def reference(found: dict, earlier: str = "") -> str:
         if ours:
             last100 = [v for v in ours.get("last100", []) if v == v]
             judged = "— (no last-100 kept)" if not last100 else verdict(last100, theirs, seeds) if theirs else "pending"
-            lines.append(f"| `{script}.py` | {env_id}, {steps} | {shown} | {f'{cell(last100)} ({len(last100)} seeds)' if last100 else '—'} "
+            n_said = f"{len(last100)} seed" if len(last100) == 1 else f"{len(last100)} seeds"
+            lines.append(f"| `{script}.py` | {env_id}, {steps} | {shown} | {f'{cell(last100)} ({n_said})' if last100 else '—'} "
                          f"| {cell(ours['last10'])} | {cell(ours['eval'])} | {minutes(ours['seconds'])} "
                          f"| {memory(ours.get('peak_rss', []))} | {judged} | {', '.join(sorted(ours['commits']))} |")
         else:

@@ -300,6 +300,8 @@ def test_expect_table_keeps_the_rows_an_earlier_run_measured():
     assert "| none; `sac_continuous.py`: 2200 ± 163 | 1950 ± 41 (3 seeds) |" in row["sac_no_reparam.py"]
     assert "| below |" in row["sac_no_reparam.py"]  # 1950 < 2200 − 163
     assert "| pending (2 of 3 seeds) |" in row["ppo.py"]
+    one = expect.reference({("td3", "Hopper-v4", "1M"): {**sac, "last100": [3361.0], "last10": [3486.0], "eval": [3522.0]}})
+    assert "| 3135 ± 360 | 3361 (1 seed) | 3486 | 3522 |" in one  # one run: its value, no "± 0"
     assert expect.verdict([2111.0] * 3, "2383 ± 272", 3) == "at its level" and expect.verdict([2110.0] * 3, "2383 ± 272", 3) == "below"
 
 
