@@ -371,7 +371,7 @@ def draw(found: dict, env_id: str, path: Path, long: bool = False) -> None:
             if not entry or not all(entry["curves"]):
                 continue
             steps, ys = plot.curves_on_common_steps(entry["curves"], 3, CURVE_BINS)  # the curves are already binned
-            ax.plot(steps, ys.mean(0), color=color, label=f"{name} ({len(ys)} seeds)")
+            ax.plot(steps, ys.mean(0), color=color, label=f"{name} ({len(ys)} seed{'' if len(ys) == 1 else 's'})")
             ax.fill_between(steps, ys.mean(0) - ys.std(0), ys.mean(0) + ys.std(0), color=color, alpha=0.2, linewidth=0)
         published = [theirs for s, e, b, theirs in CLEANRL if (s, e, b) == (script, env_id, budget(flags)) and theirs]
         if published:
