@@ -335,7 +335,9 @@ def reference(found: dict, earlier: str = "") -> str:
                          f"| {cell(ours['last10'])} | {cell(ours['eval'])} | {minutes(ours['seconds'])} "
                          f"| {memory(ours.get('peak_rss', []))} | {judged} | {', '.join(sorted(ours['commits']))} |")
         else:
-            lines.append(kept.get((script, env_id, steps), f"| `{script}.py` | {env_id}, {steps} | {shown} | not measured | | | | | | |"))
+            fresh = f"| `{script}.py` | {env_id}, {steps} | {shown} | not measured | | | | | | |"
+            old_row = kept.get((script, env_id, steps), fresh)  # a row measured before, or a fresh reference where none was
+            lines.append(fresh if "| not measured |" in old_row else old_row)
     return "\n".join(lines)
 
 

@@ -298,6 +298,9 @@ def test_expect_table_keeps_the_rows_an_earlier_run_measured():
     assert ("| `sac_continuous.py` | Hopper-v4, 1M | 2310 ± 343 | 2200 ± 163 (3 seeds) | 2100 ± 0 | 2500 ± 0 | 150.0 min "
             "| 1000 MiB | at its level |") in row["sac_continuous.py"]  # 2200 >= 2310 − 343
     assert "| none; `sac_continuous.py`: 2200 ± 163 | 1950 ± 41 (3 seeds) |" in row["sac_no_reparam.py"]
+    # a row not measured yet takes the reference anew: sac_no_reparam.py's, once sac_continuous.py's row is complete
+    stale = "| `sac_no_reparam.py` | Hopper-v4, 1M | none; `sac_continuous.py`: pending | not measured | | | | | | |\n"
+    assert "| none; `sac_continuous.py`: 2200 ± 163 | not measured |" in expect.reference({("sac_continuous", "Hopper-v4", "1M"): sac}, stale)
     assert "| below |" in row["sac_no_reparam.py"]  # 1950 < 2200 − 163
     assert "| pending (2 of 3 seeds) |" in row["ppo.py"]
     one = expect.reference({("td3", "Hopper-v4", "1M"): {**sac, "last100": [3361.0], "last10": [3486.0], "eval": [3522.0]}})
