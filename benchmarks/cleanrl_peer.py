@@ -21,16 +21,13 @@ Run (CleanRL at the commit docs/results.md names):
 """
 import argparse
 import hashlib
-import os
-import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from grid import read_rows, write_rows  # noqa: E402
+from grid import error_line, read_rows, run_process, run_rows, write_rows  # noqa: E402
 
 # algo -> (the file in CleanRL's repository, [(CleanRL's text, the text that replaces it), ...])
 PATCHES = {
@@ -73,24 +70,6 @@ def patched(text: str, changes: list[tuple[str, str]], name: str) -> str:
     return text
 
 
-def rows_of(arm: str, script: str, env_id: str, seed: int, scalars: dict, seconds: float | None,
-            peak_rss_mib: float | None) -> list[list]:
-    """One run's rows in grid.py's format, with CleanRL's measure (the last 100 episodes) beside ours."""
-    head = [arm, script, env_id, seed]
-    returns = scalars.get("charts/episodic_return", [])
-    if not returns:
-        raise RuntimeError(f"{arm} seed {seed}: no episodic return logged")
-    final_step = max(step for tag in scalars.values() for step, _ in tag)
-    rows = [head + ["charts/episodic_return", step, value] for step, value in returns]
-    for n in (10, 100):
-        rows.append(head + [f"final/return_last{n}", final_step, sum(v for _, v in returns[-n:]) / len(returns[-n:])])
-    if seconds is not None:
-        rows.append(head + ["final/seconds", final_step, seconds])
-    if peak_rss_mib is not None:
-        rows.append(head + ["final/peak_rss_mib", final_step, peak_rss_mib])
-    return rows
-
-
 def run_seed(args: argparse.Namespace, script: Path, digest: str, seed: int) -> list[list]:
     from runlogs import read_scalars
     folder = args.out / f"seed{seed}"
@@ -101,18 +80,16 @@ def run_seed(args: argparse.Namespace, script: Path, digest: str, seed: int) -> 
         return read_rows(folder / "result.csv")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "file.sha256").write_text(digest + "\n")
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONWARNINGS": "ignore"}
-    command = [sys.executable, str(script.resolve()), "--env-id", args.env_id, "--seed", str(seed), "--no-cuda", *args.flags.split()]
-    start = time.time()
-    with open(folder / "out.txt", "w") as out:
-        proc = subprocess.Popen(command, cwd=folder, stdout=out, stderr=subprocess.STDOUT, text=True, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)  # the child's own peak RSS
-    seconds = time.time() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        tail = (folder / "out.txt").read_text().strip().splitlines()[-1:] or ["(no output)"]
-        raise RuntimeError(f"seed {seed}: exit status {os.waitstatus_to_exitcode(status)}: {tail[0]}")
+    argv = [sys.executable, str(script.resolve()), "--env-id", args.env_id, "--seed", str(seed), "--no-cuda", *args.flags.split()]
+    code, seconds, peak_rss_mib, stdout, stderr = run_process(argv, folder, args.threads)
+    if code != 0:
+        raise RuntimeError(f"seed {seed}: exit status {code}: {error_line(stderr)}")
     run_dir = max((folder / "runs").iterdir(), key=lambda p: p.stat().st_mtime)  # a seed rerun after a kill: the newest
-    rows = rows_of(f"cleanrl-{args.algo}", script.name, args.env_id, seed, read_scalars(run_dir), seconds, usage.ru_maxrss / 1024)
+    scalars = read_scalars(run_dir)
+    if not scalars.get("charts/episodic_return"):
+        raise RuntimeError(f"seed {seed}: no episodic return logged")
+    rows = run_rows([f"cleanrl-{args.algo}", script.name, args.env_id, seed], scalars, (), stdout, seconds, peak_rss_mib,
+                    last=(10, 100))  # CleanRL's measure (last 100) beside ours
     write_rows(folder / "result.csv", rows)
     return rows
 

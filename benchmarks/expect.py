@@ -257,6 +257,10 @@ def cell(values: list[float], of: int = 0) -> str:
     return text + (f" ({len(values)} of {of} seeds)" if values and of and len(values) != of else "")
 
 
+def seeds_said(n: int) -> str:
+    return f"{n} seed" if n == 1 else f"{n} seeds"
+
+
 def minutes(seconds: list[float]) -> str:
     return f"{statistics.median(seconds) / 60:.1f} min" if seconds else "—"
 
@@ -330,8 +334,7 @@ def reference(found: dict, earlier: str = "") -> str:
         if ours:
             last100 = [v for v in ours.get("last100", []) if v == v]
             judged = "— (no last-100 kept)" if not last100 else verdict(last100, theirs, seeds) if theirs else "pending"
-            n_said = f"{len(last100)} seed" if len(last100) == 1 else f"{len(last100)} seeds"
-            lines.append(f"| `{script}.py` | {env_id}, {steps} | {shown} | {f'{cell(last100)} ({n_said})' if last100 else '—'} "
+            lines.append(f"| `{script}.py` | {env_id}, {steps} | {shown} | {f'{cell(last100)} ({seeds_said(len(last100))})' if last100 else '—'} "
                          f"| {cell(ours['last10'])} | {cell(ours['eval'])} | {minutes(ours['seconds'])} "
                          f"| {memory(ours.get('peak_rss', []))} | {judged} | {', '.join(sorted(ours['commits']))} |")
         else:
@@ -373,7 +376,7 @@ def draw(found: dict, env_id: str, path: Path, long: bool = False) -> None:
             if not entry or not all(entry["curves"]):
                 continue
             steps, ys = plot.curves_on_common_steps(entry["curves"], 3, CURVE_BINS)  # the curves are already binned
-            ax.plot(steps, ys.mean(0), color=color, label=f"{name} ({len(ys)} seed{'' if len(ys) == 1 else 's'})")
+            ax.plot(steps, ys.mean(0), color=color, label=f"{name} ({seeds_said(len(ys))})")
             ax.fill_between(steps, ys.mean(0) - ys.std(0), ys.mean(0) + ys.std(0), color=color, alpha=0.2, linewidth=0)
         published = [theirs for s, e, b, theirs in CLEANRL if (s, e, b) == (script, env_id, budget(flags)) and theirs]
         if published:

@@ -183,42 +183,56 @@ def error_line(stderr: str) -> str:
     return lines[-1] if lines else "(no output)"
 
 
+def run_process(argv: list[str], folder: Path, threads: int) -> tuple[int, float, float, str, str]:
+    """Runs argv to its end in folder, its output in stdout.txt and stderr.txt, with `threads` torch threads:
+    (exit status, wall seconds, peak resident MiB of the process, stdout, stderr)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONWARNINGS": "ignore"}
+    start = time.time()
+    with open(folder / "stdout.txt", "w") as out, open(folder / "stderr.txt", "w") as err:
+        proc = subprocess.Popen(argv, cwd=folder, stdout=out, stderr=err, text=True, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)  # wait4, not wait: the child's own resource usage, its peak RSS
+    seconds = time.time() - start
+    # Linux gives ru_maxrss in KiB
+    return os.waitstatus_to_exitcode(status), seconds, usage.ru_maxrss / 1024, (folder / "stdout.txt").read_text(), (folder / "stderr.txt").read_text()
+
+
+def run_rows(head: list, scalars: dict, tags: tuple, stdout: str, seconds: float | None, peak_rss_mib: float | None,
+             last: tuple = (10,)) -> list[list]:
+    """One run's rows (COLUMNS after `head` = arm, script, env_id, seed): its curves, then its final figures:
+    the mean of its last N episodic returns for each N of `last`, its evaluation, its SPS, its time, its memory."""
+    rows = [head + [tag, step, value] for tag in ("charts/episodic_return", *tags) for step, value in scalars.get(tag, [])]
+    returns = scalars.get("charts/episodic_return", [])
+    final_step = max((step for tag in scalars.values() for step, _ in tag), default=0)
+    for n in last if returns else ():
+        rows.append(head + [f"final/return_last{n}", final_step, sum(v for _, v in returns[-n:]) / len(returns[-n:])])
+    if scalars.get("eval/episodic_return"):
+        evals = [v for _, v in scalars["eval/episodic_return"]]
+        rows.append(head + ["final/eval_return", final_step, sum(evals) / len(evals)])
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from runlogs import SPS_LINE
+    sps = SPS_LINE.search(stdout)
+    if sps:
+        rows.append(head + ["final/sps", final_step, float(sps.group(1))])
+    if seconds is not None:
+        rows.append(head + ["final/seconds", final_step, seconds])
+    if peak_rss_mib is not None:
+        rows.append(head + ["final/peak_rss_mib", final_step, peak_rss_mib])
+    return rows
+
+
 def execute(run: Run) -> list[list]:
     """Runs one script to the end in its folder and returns its rows (COLUMNS). Runs wherever it is
     called: in a thread of this process, or in a Ray worker on another machine."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from runlogs import SPS_LINE, read_scalars
+    from runlogs import read_scalars
     folder = Path(run.folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "OMP_NUM_THREADS": str(run.threads), "PYTHONWARNINGS": "ignore"}
-    start = time.time()
-    with open(folder / "stdout.txt", "w") as out, open(folder / "stderr.txt", "w") as err:
-        proc = subprocess.Popen([sys.executable, str(ROOT / run.script), *command(run)[1:]], cwd=folder, stdout=out,
-                                stderr=err, text=True, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)  # wait4, not wait: the child's own resource usage, its peak RSS
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.time() - start
-    stdout, stderr = (folder / "stdout.txt").read_text(), (folder / "stderr.txt").read_text()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{run.arm} {run.env_id} seed {run.seed}: exit status {proc.returncode}: {error_line(stderr)}")
+    code, seconds, peak_rss_mib, stdout, stderr = run_process([sys.executable, str(ROOT / run.script), *command(run)[1:]],
+                                                              folder, run.threads)
+    if code != 0:
+        raise RuntimeError(f"{run.arm} {run.env_id} seed {run.seed}: exit status {code}: {error_line(stderr)}")
     (run_dir,) = sorted((folder / "runs").iterdir(), key=lambda p: p.stat().st_mtime)[-1:]
-    scalars = read_scalars(run_dir)
-    head = [run.arm, run.script, run.env_id, run.seed]
-    rows = [head + [tag, step, value] for tag in ("charts/episodic_return", *run.tags)
-            for step, value in scalars.get(tag, [])]
-    returns = scalars.get("charts/episodic_return", [])
-    final_step = max((step for tag in scalars.values() for step, _ in tag), default=0)
-    if returns:
-        rows.append(head + ["final/return_last10", final_step, sum(v for _, v in returns[-10:]) / len(returns[-10:])])
-    if scalars.get("eval/episodic_return"):
-        evals = [v for _, v in scalars["eval/episodic_return"]]
-        rows.append(head + ["final/eval_return", final_step, sum(evals) / len(evals)])
-    sps = SPS_LINE.search(stdout)
-    if sps:
-        rows.append(head + ["final/sps", final_step, float(sps.group(1))])
-    rows.append(head + ["final/seconds", final_step, seconds])
-    rows.append(head + ["final/peak_rss_mib", final_step, usage.ru_maxrss / 1024])  # Linux gives ru_maxrss in KiB
-    return rows
+    return run_rows([run.arm, run.script, run.env_id, run.seed], read_scalars(run_dir), run.tags, stdout, seconds, peak_rss_mib)
 
 
 def write_rows(path: Path, rows: list[list]) -> None:

@@ -533,10 +533,10 @@ def test_cleanrl_peer_runs_cleanrl_file_patched_for_gymnasium_1_and_tabulates_it
     assert {r["arm"] for r in table} == {"cleanrl-ppo"}
     # run again: nothing reruns; plot.py reads CleanRL's measure from these rows, and computes it for a grid
     # run that wrote only its episodic returns
-    ran = [(workdir / "peer" / f"seed{seed}" / "out.txt").stat().st_mtime_ns for seed in (1, 2)]
+    ran = [(workdir / "peer" / f"seed{seed}" / "stdout.txt").stat().st_mtime_ns for seed in (1, 2)]
     again = subprocess.run(tool, cwd=workdir, capture_output=True, text=True, timeout=300, env=script_env())
     assert again.returncode == 0 and "last 100 1070" in again.stdout
-    assert [(workdir / "peer" / f"seed{seed}" / "out.txt").stat().st_mtime_ns for seed in (1, 2)] == ran
+    assert [(workdir / "peer" / f"seed{seed}" / "stdout.txt").stat().st_mtime_ns for seed in (1, 2)] == ran
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import plot
 
