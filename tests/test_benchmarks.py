@@ -247,6 +247,23 @@ def test_plot_verdict_rule_on_overlapping_seeds():
     assert plot.verdict(0.8, 0.95, equality=True, margin=0.25) == "not supported"
 
 
+def test_power_simulates_the_rule_that_plot_applies():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import plot
+    import power
+
+    # power.py's numpy bootstrap gives plot.improvement's P and, within resampling noise, its interval
+    rng = np.random.default_rng(5)
+    for a, b in [(rng.normal(0.074, 0.024, 10), rng.normal(0.051, 0.015, 10)), (rng.normal(0, 1, 20), rng.normal(0, 1, 20))]:
+        ours, theirs = power.improvement_interval(a, b, plot.REPS, np.random.default_rng(0)), plot.improvement(list(a), list(b))
+        assert ours[0] == pytest.approx(theirs[0]) and np.allclose(ours[1:], theirs[1:], atol=0.03), (ours, theirs)
+    # arms 10 std apart always end "supported" (and "not supported" the other way round); equal arms with
+    # 4 seeds never support equality within a ± 0.25 band (docs/claims.md, claim 1)
+    assert power.power((10, 1), (0, 1), seeds=4, grids=50, reps=500, equality=False, margin=0.25)["supported"] == 1
+    assert power.power((0, 1), (10, 1), seeds=4, grids=50, reps=500, equality=False, margin=0.25)["not supported"] == 1
+    assert power.power((0, 1), (0, 1), seeds=4, grids=50, reps=500, equality=True, margin=0.25)["supported"] == 0
+
+
 def test_learning_margins_finds_when_the_bar_was_reached_and_whether_it_held():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import learning_margins
