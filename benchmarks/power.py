@@ -7,6 +7,11 @@ interval from a stratified bootstrap (each arm's seeds resampled on their own, -
 is what plot.improvement computes through rliable, here in numpy so that thousands of grids take seconds
 (tests/test_benchmarks.py checks that the two intervals agree), then applies plot.verdict.
 
+A model, not the runs: the rule answers to P(A > B), which a normal's mean and std set only roughly
+when the real figures skew, and a std measured on few seeds is itself uncertain. Every row draws from
+the same seeded generator, so rows differ by their seed count and not by luck alone. Memory grows as
+--reps × seeds² bytes (some 100 MB at 200 seeds per arm).
+
 Run:  python benchmarks/power.py --a 0.074 0.024 --b 0.051 0.015 --seeds 10 16 20 30
       python benchmarks/power.py --a -169 29 --b -169 29 --equality --margin 0.25 --seeds 10 20 30
 """
@@ -54,6 +59,12 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     if min(args.seeds) < 2:
         p.error("--seeds: each count must be at least 2 (a bootstrap of one seed has no spread)")
+    if args.a[1] < 0 or args.b[1] < 0:
+        p.error("--a/--b: a std must be 0 or more")
+    if args.grids < 1 or args.reps < 1:
+        p.error("--grids and --reps must be at least 1")
+    if not 0 < args.margin < 0.5:
+        p.error(f"--margin must lie between 0 and 0.5 (got {args.margin})")
     claim = f"A ~ B (margin ± {args.margin})" if args.equality else "A > B"
     print(f"claim {claim}; A ~ N({args.a[0]}, {args.a[1]}), B ~ N({args.b[0]}, {args.b[1]}); "
           f"{args.grids} simulated grids per row, {args.reps} bootstrap resamples each")

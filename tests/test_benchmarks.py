@@ -257,6 +257,9 @@ def test_power_simulates_the_rule_that_plot_applies():
     for a, b in [(rng.normal(0.074, 0.024, 10), rng.normal(0.051, 0.015, 10)), (rng.normal(0, 1, 20), rng.normal(0, 1, 20))]:
         ours, theirs = power.improvement_interval(a, b, plot.REPS, np.random.default_rng(0)), plot.improvement(list(a), list(b))
         assert ours[0] == pytest.approx(theirs[0]) and np.allclose(ours[1:], theirs[1:], atol=0.03), (ours, theirs)
+    # ties count half: of the 16 pairings 5 are won and 5 tied, as plot.improvement counts them
+    a, b = [1.0, 1, 2, 3], [1.0, 2, 2, 2]
+    assert power.improvement_interval(np.array(a), np.array(b), 10, np.random.default_rng(0))[0] == 7.5 / 16 == plot.improvement(a, b)[0]
     # arms 10 std apart always end "supported" (and "not supported" the other way round); equal arms with
     # 4 seeds never support equality within a ± 0.25 band (docs/claims.md, claim 1)
     assert power.power((10, 1), (0, 1), seeds=4, grids=50, reps=500, equality=False, margin=0.25)["supported"] == 1
