@@ -10,7 +10,7 @@ is what plot.improvement computes through rliable, here in numpy so that thousan
 A model, not the runs: the rule answers to P(A > B), which a normal's mean and std set only roughly
 when the real figures skew, and a std measured on few seeds is itself uncertain. Every row draws from
 the same seeded generator, so rows differ by their seed count and not by luck alone. Memory grows as
---reps × seeds² bytes (some 100 MB at 200 seeds per arm).
+8 × --reps × seeds² bytes (some 640 MB at 200 seeds per arm, at --reps 2000).
 
 Run:  python benchmarks/power.py --a 0.074 0.024 --b 0.051 0.015 --seeds 10 16 20 30
       python benchmarks/power.py --a -169 29 --b -169 29 --equality --margin 0.25 --seeds 10 20 30
